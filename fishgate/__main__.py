@@ -1,0 +1,5 @@
+import sys
+
+from fishgate.cli import main
+
+sys.exit(main())

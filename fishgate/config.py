@@ -1,0 +1,476 @@
+"""The site config: a TOML file validated into a typed, frozen tree.
+
+Every error names the key path, the bad value and what is allowed, e.g.
+``gate.travel_s: must be > 0, got -1``. Unknown keys are errors too: a typo in a
+config that runs unattended for a season must not be silently ignored.
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from fishgate.errors import ConfigError
+from fishgate.types import INVASIVE, ROUTES, SPECIES
+
+SourceKind = Literal["file", "opencv", "picamera", "synthetic"]
+GateKind = Literal["servo", "relay", "recording"]
+Upstream = Literal["+x", "-x"]
+
+T = TypeVar("T")
+_REQUIRED: Any = object()
+
+# "bundled:NAME" names a file shipped inside the package (demo footage, the species
+# model), so a config can point at them wherever pip installed fishgate.
+BUNDLED_PREFIX = "bundled:"
+
+
+def bundled_path(name: str) -> Path:
+    return Path(__file__).resolve().parent / "bundled" / name
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    name: str
+    timezone: str = "Europe/Oslo"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: SourceKind
+    path: Path | None = None  # file: the video to replay
+    uri: int | str | None = None  # opencv: camera index or stream URL
+    fps: float | None = None  # overrides what the source reports
+    width: int | None = None
+    height: int | None = None
+    pace: bool = False  # file: release frames at real time, as a camera would
+
+
+@dataclass(frozen=True)
+class Geometry:
+    px_per_cm: float
+    counting_line_x: float
+    upstream: Upstream
+    gate_distance_cm: float  # from the frame's upstream edge to the gate
+    frame_width: int | None = None  # from the source when not given
+
+    @property
+    def upstream_sign(self) -> int:
+        return 1 if self.upstream == "+x" else -1
+
+    def gate_x_px(self, frame_width: int) -> float:
+        """x of the gate in image coordinates (beyond the upstream edge)."""
+        gap = self.gate_distance_cm * self.px_per_cm
+        return frame_width + gap if self.upstream == "+x" else -gap
+
+
+@dataclass(frozen=True)
+class ServoConfig:
+    pin: int | str
+    river_angle: float
+    tank_angle: float
+    min_pulse_ms: float = 1.0
+    max_pulse_ms: float = 2.0
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    river_pin: int | str
+    tank_pin: int | str
+    active_high: bool = True
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    kind: GateKind
+    travel_s: float
+    idle: str  # route the gate rests in between fish
+    safe: str  # route on exit, crash, camera loss and when unsure
+    return_to_idle_s: float = 1.0
+    servo: ServoConfig | None = None
+    relay: RelayConfig | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: Path
+    card: Path
+    threads: int = 1
+    decide_confidence: float = 0.9  # track vote needed to route before the deadline
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    tank_species: frozenset[str] = INVASIVE
+    safe_route: str = "tank"
+    margin_s: float = 0.2
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    topic_prefix: str = "fishgate"
+    keepalive_s: int = 60
+    tls: TlsConfig | None = None
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: Path
+    snapshots: Path
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    site: SiteInfo
+    source: SourceConfig
+    geometry: Geometry
+    gate: GateConfig
+    model: ModelConfig
+    decision: DecisionConfig
+    storage: StorageConfig
+    mqtt: MqttConfig | None = None
+    origin: Path | None = field(default=None, compare=False)
+
+
+class _Table:
+    """A TOML table being read: typed getters that name the key path on error."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, base_dir: Path) -> None:
+        self._data = data
+        self._path = path
+        self._base = base_dir
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._path}.{name}" if self._path else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.key(name)}: {problem}")
+
+    def has(self, name: str) -> bool:
+        return name in self._data
+
+    def _raw(self, name: str, default: Any) -> Any:
+        self._seen.add(name)
+        if name in self._data:
+            return self._data[name]
+        if default is _REQUIRED:
+            raise self.fail(name, "is required but missing")
+        return default
+
+    def string(self, name: str, default: Any = _REQUIRED, choices: Sequence[str] = ()) -> Any:
+        value = self._raw(name, default)
+        if value is None or value is default:
+            return value
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, got {value!r}")
+        if choices and value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise self.fail(name, f"must be one of {allowed}, got {value!r}")
+        return value
+
+    def number(
+        self,
+        name: str,
+        default: Any = _REQUIRED,
+        *,
+        gt: float | None = None,
+        ge: float | None = None,
+        le: float | None = None,
+        integer: bool = False,
+    ) -> Any:
+        value = self._raw(name, default)
+        if value is None or value is default:
+            return value
+        kind = "an integer" if integer else "a number"
+        ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+            raise self.fail(name, f"must be {kind}, got {value!r}")
+        if gt is not None and not value > gt:
+            raise self.fail(name, f"must be > {gt:g}, got {value!r}")
+        if ge is not None and not value >= ge:
+            raise self.fail(name, f"must be >= {ge:g}, got {value!r}")
+        if le is not None and not value <= le:
+            raise self.fail(name, f"must be <= {le:g}, got {value!r}")
+        return value
+
+    def boolean(self, name: str, default: Any = _REQUIRED) -> Any:
+        value = self._raw(name, default)
+        if value is not default and not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, got {value!r}")
+        return value
+
+    def path(self, name: str, default: Any = _REQUIRED) -> Any:
+        value = self.string(name, default)
+        if not isinstance(value, str):
+            return value
+        if not value:
+            raise self.fail(name, "must be a path, got an empty string")
+        if value.startswith(BUNDLED_PREFIX):
+            return bundled_path(value[len(BUNDLED_PREFIX) :])
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self._base / p
+
+    def pin(self, name: str) -> int | str:
+        """A GPIO pin: a BCM number or a gpiozero pin name such as "GPIO18" or "BOARD12"."""
+        value = self._raw(name, _REQUIRED)
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise self.fail(name, f"must be a GPIO number or a pin name like 'GPIO18', got {value!r}")
+        if isinstance(value, int) and not 0 <= value <= 53:
+            raise self.fail(name, f"must be a BCM GPIO number 0..53, got {value!r}")
+        return value
+
+    def table(self, name: str, required: bool = True) -> _Table | None:
+        value = self._raw(name, _REQUIRED if required else None)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise self.fail(name, f"must be a table ([{self.key(name)}]), got {value!r}")
+        return _Table(value, self.key(name), self._base)
+
+    def raw(self, name: str, default: Any = _REQUIRED) -> Any:
+        return self._raw(name, default)
+
+    def finish(self) -> None:
+        """Reject keys nobody read: they are typos or settings this version does not have."""
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            known = ", ".join(sorted(self._seen)) or "none"
+            raise self.fail(unknown[0], f"unknown key (known keys here: {known})")
+
+
+def _required(table: _Table | None) -> _Table:
+    assert table is not None  # table(required=True) never returns None
+    return table
+
+
+def _site(t: _Table) -> SiteInfo:
+    info = SiteInfo(name=t.string("name"), timezone=t.string("timezone", "Europe/Oslo"))
+    if not info.name.strip():
+        raise t.fail("name", "must not be empty")
+    t.finish()
+    return info
+
+
+def _source(t: _Table) -> SourceConfig:
+    kind = t.string("kind", choices=("file", "opencv", "picamera", "synthetic"))
+    path = t.path("path", None)
+    uri = t.raw("uri", None)
+    if kind == "file" and path is None:
+        raise t.fail("path", "is required when source.kind = 'file' (the video to replay)")
+    if kind == "opencv":
+        if uri is None:
+            raise t.fail("uri", "is required when source.kind = 'opencv' (camera index or URL)")
+        if isinstance(uri, bool) or not isinstance(uri, int | str):
+            raise t.fail("uri", f"must be a camera index or a URL string, got {uri!r}")
+    config = SourceConfig(
+        kind=kind,
+        path=path,
+        uri=uri,
+        fps=t.number("fps", None, gt=0),
+        width=t.number("width", None, gt=0, integer=True),
+        height=t.number("height", None, gt=0, integer=True),
+        pace=t.boolean("pace", False),
+    )
+    t.finish()
+    return config
+
+
+def _geometry(t: _Table) -> Geometry:
+    geometry = Geometry(
+        px_per_cm=t.number("px_per_cm", gt=0),
+        counting_line_x=t.number("counting_line_x", ge=0),
+        upstream=t.string("upstream", choices=("+x", "-x")),
+        gate_distance_cm=t.number("gate_distance_cm", ge=0),
+        frame_width=t.number("frame_width", None, gt=0, integer=True),
+    )
+    if geometry.frame_width is not None and geometry.counting_line_x >= geometry.frame_width:
+        raise t.fail(
+            "counting_line_x",
+            f"must lie inside the frame (< frame_width {geometry.frame_width}), "
+            f"got {geometry.counting_line_x!r}",
+        )
+    t.finish()
+    return geometry
+
+
+def _servo(t: _Table) -> ServoConfig:
+    servo = ServoConfig(
+        pin=t.pin("pin"),
+        river_angle=t.number("river_angle", ge=-90, le=90),
+        tank_angle=t.number("tank_angle", ge=-90, le=90),
+        min_pulse_ms=t.number("min_pulse_ms", 1.0, gt=0),
+        max_pulse_ms=t.number("max_pulse_ms", 2.0, gt=0),
+    )
+    if servo.river_angle == servo.tank_angle:
+        raise t.fail("tank_angle", f"must differ from river_angle, got {servo.tank_angle!r} for both")
+    if servo.max_pulse_ms <= servo.min_pulse_ms:
+        raise t.fail(
+            "max_pulse_ms", f"must be > min_pulse_ms ({servo.min_pulse_ms}), got {servo.max_pulse_ms!r}"
+        )
+    t.finish()
+    return servo
+
+
+def _relay(t: _Table) -> RelayConfig:
+    relay = RelayConfig(
+        river_pin=t.pin("river_pin"), tank_pin=t.pin("tank_pin"), active_high=t.boolean("active_high", True)
+    )
+    if relay.river_pin == relay.tank_pin:
+        raise t.fail("tank_pin", f"must differ from river_pin, got {relay.tank_pin!r} for both")
+    t.finish()
+    return relay
+
+
+def _gate(t: _Table) -> GateConfig:
+    kind = t.string("kind", choices=("servo", "relay", "recording"))
+    servo_t, relay_t = t.table("servo", required=False), t.table("relay", required=False)
+    if kind == "servo" and servo_t is None:
+        raise t.fail(
+            "servo", "is required when gate.kind = 'servo' (add a [gate.servo] table with pin and angles)"
+        )
+    if kind == "relay" and relay_t is None:
+        raise t.fail(
+            "relay",
+            "is required when gate.kind = 'relay' (add a [gate.relay] table with river_pin and tank_pin)",
+        )
+    gate = GateConfig(
+        kind=kind,
+        travel_s=t.number("travel_s", gt=0),
+        idle=t.string("idle", "river", choices=ROUTES),
+        safe=t.string("safe", "tank", choices=ROUTES),
+        return_to_idle_s=t.number("return_to_idle_s", 1.0, ge=0),
+        servo=_servo(servo_t) if servo_t is not None else None,
+        relay=_relay(relay_t) if relay_t is not None else None,
+    )
+    t.finish()
+    return gate
+
+
+def _model(t: _Table) -> ModelConfig:
+    path = t.path("path")
+    model = ModelConfig(
+        path=path,
+        card=t.path("card", path.with_suffix(".json")),
+        threads=t.number("threads", 1, ge=1, le=64, integer=True),
+        decide_confidence=t.number("decide_confidence", 0.9, gt=0, le=1),
+    )
+    t.finish()
+    return model
+
+
+def _decision(t: _Table | None, gate_safe: str) -> DecisionConfig:
+    if t is None:
+        return DecisionConfig(safe_route=gate_safe)
+    species = t.raw("tank_species", sorted(INVASIVE))
+    if not isinstance(species, list) or not all(isinstance(s, str) for s in species):
+        raise t.fail("tank_species", f"must be a list of species names, got {species!r}")
+    for name in species:
+        if name not in SPECIES:
+            raise t.fail("tank_species", f"unknown species {name!r} (known: {', '.join(SPECIES)})")
+    decision = DecisionConfig(
+        tank_species=frozenset(species),
+        safe_route=t.string("safe_route", gate_safe, choices=ROUTES),
+        margin_s=t.number("margin_s", 0.2, ge=0),
+    )
+    t.finish()
+    return decision
+
+
+def _tls(t: _Table) -> TlsConfig:
+    tls = TlsConfig(
+        ca_file=t.path("ca_file", None),
+        cert_file=t.path("cert_file", None),
+        key_file=t.path("key_file", None),
+        insecure=t.boolean("insecure", False),
+    )
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise t.fail("key_file", "cert_file and key_file must be given together")
+    t.finish()
+    return tls
+
+
+def _mqtt(t: _Table) -> MqttConfig:
+    tls_t = t.table("tls", required=False)
+    mqtt = MqttConfig(
+        host=t.string("host"),
+        port=t.number("port", 1883, ge=1, le=65535, integer=True),
+        username=t.string("username", None),
+        password=t.string("password", None),
+        client_id=t.string("client_id", None),
+        topic_prefix=t.string("topic_prefix", "fishgate"),
+        keepalive_s=t.number("keepalive_s", 60, ge=5, le=3600, integer=True),
+        tls=_tls(tls_t) if tls_t is not None else None,
+    )
+    if not mqtt.host:
+        raise t.fail("host", "must not be empty")
+    if any(c in mqtt.topic_prefix for c in "#+") or not mqtt.topic_prefix.strip("/"):
+        raise t.fail("topic_prefix", f"must be a plain topic without wildcards, got {mqtt.topic_prefix!r}")
+    if mqtt.password is not None and mqtt.username is None:
+        raise t.fail("username", "is required when a password is set")
+    t.finish()
+    return mqtt
+
+
+def _storage(t: _Table) -> StorageConfig:
+    path = t.path("path")
+    storage = StorageConfig(path=path, snapshots=t.path("snapshots", path.parent / "snapshots"))
+    t.finish()
+    return storage
+
+
+def parse_config(data: Mapping[str, Any], base_dir: Path, origin: Path | None = None) -> SiteConfig:
+    """Validate an already-parsed TOML document into a SiteConfig."""
+    root = _Table(data, "", base_dir)
+    gate = _gate(_required(root.table("gate")))
+    mqtt_t = root.table("mqtt", required=False)
+    config = SiteConfig(
+        site=_site(_required(root.table("site"))),
+        source=_source(_required(root.table("source"))),
+        geometry=_geometry(_required(root.table("geometry"))),
+        gate=gate,
+        model=_model(_required(root.table("model"))),
+        decision=_decision(root.table("decision", required=False), gate.safe),
+        storage=_storage(_required(root.table("storage"))),
+        mqtt=_mqtt(mqtt_t) if mqtt_t is not None else None,
+        origin=origin,
+    )
+    root.finish()
+    return config
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site config file; every problem is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, path.resolve().parent, origin=path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

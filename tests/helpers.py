@@ -1,0 +1,126 @@
+"""Helpers shared by tests: where the sample footage is, and perfect passage logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from fishgate.cvat import Annotation
+from fishgate.evaluate import EvaluationSite, truth_fish
+from fishgate.types import Passage
+
+REPO = Path(__file__).resolve().parents[1]
+FOOTAGE = REPO.parent / "shared" / "footage"
+CHUTE_CONFIG = REPO / "firmware_config" / "chute-sample.toml"
+
+
+def footage_dir() -> Path:
+    """The annotated sample footage, or a clean skip where it is absent."""
+    if not FOOTAGE.is_dir() or not any(FOOTAGE.glob("*.xml")):
+        pytest.skip(f"sample footage not found at {FOOTAGE} (it lives beside the clone in CI)")
+    return FOOTAGE
+
+
+def passages_from_truth(annotation: Annotation, site: EvaluationSite) -> list[Passage]:
+    """The passage log a perfect fishgate would write: every fish that crossed, decided at entry."""
+    passages = []
+    for fish in truth_fish(annotation, site):
+        if fish.direction not in ("upstream", "downstream"):
+            continue
+        route = None
+        if fish.direction == "upstream":
+            route = "tank" if fish.species in site.tank_species else "river"
+        passages.append(
+            Passage(
+                id=f"{annotation.name}-{fish.track_id}",
+                species=fish.species,
+                confidence=1.0,
+                direction=fish.direction,  # type: ignore[arg-type]
+                route=route,  # type: ignore[arg-type]
+                first_frame=fish.first_frame,
+                last_frame=fish.last_frame,
+                decision_frame=fish.first_frame,
+                length_cm=None,
+            )
+        )
+    return passages
+
+
+def write_log(path: Path, passages: Sequence[Passage], extra_lines: Sequence[str] = ()) -> Path:
+    lines = [json.dumps(p.to_record()) for p in passages]
+    path.write_text("\n".join([*extra_lines, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def box_xml(
+    frame: int,
+    box: tuple[float, float, float, float],
+    *,
+    outside: bool = False,
+    occluded: bool = False,
+    keyframe: bool = True,
+    attrs: dict[str, str] | None = None,
+) -> str:
+    x1, y1, x2, y2 = box
+    inner = "".join(f'<attribute name="{k}">{v}</attribute>' for k, v in (attrs or {}).items())
+    return (
+        f'<box frame="{frame}" outside="{int(outside)}" occluded="{int(occluded)}" '
+        f'keyframe="{int(keyframe)}" xtl="{x1:.2f}" ytl="{y1:.2f}" xbr="{x2:.2f}" ybr="{y2:.2f}" '
+        f'z_order="0">{inner}</box>'
+    )
+
+
+def cvat_document(
+    tracks: Sequence[tuple[int, str, Sequence[str]]],
+    *,
+    size: int = 1500,
+    width: int = 640,
+    height: int = 360,
+    name: str = "hand-made",
+) -> str:
+    """A CVAT for video 1.1 document; each track is (id, label, [box_xml, ...])."""
+    body = "\n".join(
+        f'  <track id="{tid}" label="{label}" source="manual">\n    ' + "\n    ".join(boxes) + "\n  </track>"
+        for tid, label, boxes in tracks
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
+        f"  <meta><task><name>{name}</name><size>{size}</size><mode>interpolation</mode>"
+        f"<original_size><width>{width}</width><height>{height}</height></original_size>"
+        "</task></meta>\n" + body + "\n</annotations>\n"
+    )
+
+
+def swimming_fish(
+    enter: int,
+    *,
+    length: float = 100.0,
+    speed: float = 8.0,
+    y: float = 150.0,
+    direction: str = "upstream",
+    width: int = 640,
+) -> list[str]:
+    """Boxes of a fish swimming straight across a `width` px frame at `speed` px/frame.
+
+    Upstream fish go left to right (+x); the head enters at frame `enter`.
+    """
+    boxes = []
+    frame = enter
+    while True:
+        travelled = speed * (frame - enter + 1)
+        if direction == "downstream":
+            head = width - travelled
+            x1, x2 = max(0.0, head), min(float(width), head + length)
+        else:
+            head = travelled
+            x1, x2 = max(0.0, head - length), min(float(width), head)
+        if x2 - x1 <= 0:
+            boxes.append(
+                box_xml(frame, (x1, y, x1 + 1, y + 30), outside=True, attrs={"direction": direction})
+            )
+            return boxes
+        boxes.append(box_xml(frame, (x1, y, x2, y + 30), attrs={"direction": direction}))
+        frame += 1

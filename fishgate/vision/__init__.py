@@ -1,0 +1,1 @@
+"""Vision stages: motion and fish detection, species classification, tracking. Pure, no I/O."""

@@ -1,0 +1,56 @@
+"""Training pipeline end to end on a small generated clip: crops -> train -> ONNX -> INT8 -> card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the [train] extra")
+
+from fishgate.synth import SceneSpec, write_clip  # noqa: E402
+from fishgate.training import augment  # noqa: E402
+from fishgate.training.build import BuildPlan, build  # noqa: E402
+from fishgate.vision.classifier import SpeciesClassifier, file_sha256, load_card  # noqa: E402
+from fishgate.vision.crops import DEFAULT_CROP_SIZE  # noqa: E402
+
+
+def test_augmentations_keep_shape_range_and_are_seeded() -> None:
+    x = torch.rand(16, 3, 40, 96, generator=torch.Generator().manual_seed(0))
+    a = augment.river(x, torch.Generator().manual_seed(7))
+    b = augment.river(x, torch.Generator().manual_seed(7))
+    c = augment.river(x, torch.Generator().manual_seed(8))
+    assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    grey = augment.infrared(x, torch.Generator().manual_seed(0), p=1.0)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+
+
+def test_build_writes_matching_fp32_and_int8_models_with_cards(tmp_path: Path) -> None:
+    clip = write_clip(SceneSpec("natives", seconds=20, seed=3), tmp_path / "natives")
+    plan = BuildPlan(
+        train_clips=((clip.video, clip.annotations),),
+        val_clips=(),
+        out_dir=tmp_path / "models",
+        epochs=1,
+        train_stride=2,
+        calibration_crops=40,
+    )
+    report = build(plan)
+    int8, fp32 = tmp_path / "models" / "species-int8.onnx", tmp_path / "models" / "species-fp32.onnx"
+    for model in (int8, fp32):
+        card = load_card(model.with_suffix(".json"))
+        assert card.sha256 == file_sha256(model)
+        assert (card.width, card.height) == DEFAULT_CROP_SIZE
+    record = json.loads(int8.with_suffix(".json").read_text())
+    assert record["precision"] == "int8"
+    assert record["quantisation"]["calibration_crops"] > 0
+    assert [f["name"] for f in record["training"]["files"]] == ["natives.mp4", "natives.xml"]
+    assert 0.0 <= record["validation"]["int8_fp32_top1_agreement"] <= 1.0
+    assert report["crops"] == record["validation"]["crops"] > 0
+    # the INT8 file really is quantised, and both load in the runtime the trap uses
+    assert int8.stat().st_size < fp32.stat().st_size
+    crops = np.zeros((2, DEFAULT_CROP_SIZE[1], DEFAULT_CROP_SIZE[0], 3), np.uint8)
+    assert SpeciesClassifier(int8).probabilities(crops).shape == (2, 5)

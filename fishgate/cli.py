@@ -16,7 +16,7 @@ from pathlib import Path
 from fishgate import __version__
 from fishgate.config import SiteConfig, bundled_path, load_config
 from fishgate.cvat import read_cvat
-from fishgate.errors import ExitStatus, FishgateError, PassageLogError
+from fishgate.errors import ExitStatus, FishgateError, PassageLogError, SourceError
 from fishgate.evaluate import (
     EvaluationSite,
     compute_metrics,
@@ -24,6 +24,7 @@ from fishgate.evaluate import (
     format_metrics,
     read_passage_log,
 )
+from fishgate.vision.crops import DEFAULT_CROP_SIZE
 
 log = logging.getLogger("fishgate")
 
@@ -67,6 +68,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fishgate.replay_job import replay_command
+
+    return replay_command(args)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(_describe(config))
@@ -96,7 +103,7 @@ def _describe(config: SiteConfig) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    model = bundled_path("models/species-int8.onnx")
+    model = _default_model()
     if not model.exists():
         print(
             "fishgate demo: no species model is bundled yet, so there is nothing to replay.\n"
@@ -107,6 +114,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return ExitStatus.ERROR
     print("fishgate demo: the live pipeline is not built yet.", file=sys.stderr)
     return ExitStatus.ERROR
+
+
+def _default_model() -> Path:
+    return bundled_path("models/species-int8.onnx")
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import cv2
+
+    from fishgate.vision.classifier import SpeciesClassifier
+
+    model = args.model or (load_config(args.config).model.path if args.config else _default_model())
+    classifier = SpeciesClassifier(model, threads=args.threads)
+    results = []
+    for path in args.images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"{path}: cannot read image (missing, or not a PNG/JPEG/BMP file)")
+        score = classifier.classify_image(image)
+        results.append({"image": str(path), "label": score.label, "confidence": round(score.confidence, 4)})
+    for r in results:
+        print(json.dumps(r) if args.json else f"{r['image']}\t{r['label']}\t{r['confidence']:.4f}")
+    return ExitStatus.OK
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 96x40, got {text!r}") from None
+    if not (16 <= w <= 512 and 16 <= h <= 512):
+        raise argparse.ArgumentTypeError(f"sizes must be 16..512 pixels, got {text!r}")
+    return w, h
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from fishgate.training.build import BuildPlan, build, find_clips
+    except ImportError as exc:
+        raise FishgateError(
+            f"training needs the [train] extra ({exc.name} is missing): pip install 'fishgate[train]'"
+        ) from None
+    train_clips = find_clips(args.footage, args.train)
+    if not train_clips:
+        raise FishgateError(f"{args.footage}: no annotated clips match {args.train!r}")
+    val_clips = find_clips(args.footage, args.val) if args.val else ()
+    plan = BuildPlan(
+        train_clips=train_clips,
+        val_clips=val_clips,
+        out_dir=args.out,
+        name=args.name,
+        cache_dir=args.cache,
+        synthetic_seconds=args.synthetic_seconds,
+        epochs=args.epochs,
+        seed=args.seed,
+        crop_size=args.crop_size,
+    )
+    build(plan)
+    return ExitStatus.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,9 +205,75 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object with the metric names as keys")
     ev.set_defaults(func=cmd_evaluate)
 
+    rp = sub.add_parser(
+        "replay",
+        help="run recorded footage through the whole pipeline and log its passages",
+        description="Replay a video (or, with --detections, only its annotated boxes) through the pipeline.",
+    )
+    rp.add_argument("video", type=Path, nargs="?", help="video file (default: source.path of the config)")
+    _add_config(rp)
+    rp.add_argument("--events", "-o", type=Path, help="write passages (JSON Lines) here")
+    rp.add_argument(
+        "--truth", type=Path, metavar="ANNOT.xml", help="also evaluate against this CVAT annotation"
+    )
+    rp.add_argument(
+        "--detections",
+        type=Path,
+        metavar="ANNOT.xml",
+        help="tracks-only: use these annotated boxes and labels instead of video, detector and classifier",
+    )
+    rp.add_argument(
+        "--jitter", type=float, default=0.0, metavar="PX", help="tracks-only: box noise (std, px)"
+    )
+    rp.add_argument(
+        "--drop", type=float, default=0.0, metavar="P", help="tracks-only: drop this fraction of boxes"
+    )
+    rp.add_argument("--seed", type=int, default=0, help="tracks-only: seed for --jitter/--drop")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rp.set_defaults(func=cmd_replay)
+
     ck = sub.add_parser("check", help="validate a site config and show what it sets up")
     _add_config(ck)
     ck.set_defaults(func=cmd_check)
+
+    cl = sub.add_parser("classify", help="name the species in pictures of single fish")
+    cl.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    cl.add_argument("--model", "-m", type=Path, help="species model .onnx (default: the bundled INT8 model)")
+    _add_config(cl, required=False)
+    cl.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
+    cl.add_argument("--json", action="store_true", help="one JSON object per image")
+    cl.set_defaults(func=cmd_classify)
+
+    tr = sub.add_parser(
+        "train",
+        help="rebuild the species model from annotated footage (needs the [train] extra)",
+        description="Crops from CVAT-annotated clips -> CPU training -> ONNX -> INT8 -> model card.",
+    )
+    tr.add_argument(
+        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+    )
+    tr.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
+    tr.add_argument(
+        "--val", metavar="GLOB", help="clips to validate on (default: 20%% of the tracks held out)"
+    )
+    tr.add_argument(
+        "--out", type=Path, default=Path("models"), help="where the .onnx and cards go (default: models/)"
+    )
+    tr.add_argument("--name", default="species", help="file name stem (default: species)")
+    tr.add_argument("--epochs", type=int, default=24)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--synthetic-seconds", type=float, default=0.0, help="generated footage per scenario to add"
+    )
+    tr.add_argument(
+        "--crop-size",
+        type=_size,
+        default=DEFAULT_CROP_SIZE,
+        metavar="WxH",
+        help="model input size (default %(default)s)",
+    )
+    tr.add_argument("--cache", type=Path, help="keep extracted crops here to make reruns fast")
+    tr.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="replay the bundled demo footage with the bundled model")
     demo.set_defaults(func=cmd_demo)

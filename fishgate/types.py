@@ -160,3 +160,20 @@ class Passage:
         }
         record.update(dict(self.extra))
         return record
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Something fish-shaped found in one frame.
+
+    `edge_cut`: the box touches the frame border, so part of the fish is outside.
+    `merged`: the blob probably holds more than one fish.
+    `label`: a species given with the detection (tracks-only replay of annotations),
+    passed through unchanged instead of asking the classifier.
+    """
+
+    box: Box
+    score: float = 1.0
+    edge_cut: bool = False
+    merged: bool = False
+    label: str | None = None

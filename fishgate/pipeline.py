@@ -1,0 +1,235 @@
+"""One frame through the stages: detect, track, classify, decide, switch the gate, count.
+
+`Pipeline.step(frame)` is a short list of stage calls; each stage lives in its own
+module and knows nothing of the others. The frame's own time `frame.t` is the only
+clock the vision and decision stages see, so a replay decides exactly as the live
+trap would have.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from fishgate.config import Geometry
+from fishgate.decision.policy import Decision, RoutePolicy, gate_arrival
+from fishgate.decision.scheduler import GateCommand, GateScheduler
+from fishgate.types import UNKNOWN, Detection, Frame, Passage
+from fishgate.vision.tracker import Track, Tracker
+
+_T = TypeVar("_T")
+
+# A track stops asking the classifier once it has this many votes and has been decided.
+VOTES_AFTER_DECISION = 8
+
+
+class Detector(Protocol):
+    def detect(self, image: np.ndarray, t: float) -> list[Detection]: ...
+
+
+class Classifier(Protocol):
+    """Species probabilities for fish boxes in one frame, one dict per box."""
+
+    def __call__(self, image: np.ndarray, detections: Sequence[Detection]) -> list[dict[str, float]]: ...
+
+
+@dataclass
+class StepResult:
+    frame: int
+    t: float
+    detections: list[Detection]
+    tracks: list[Track]
+    decisions: list[tuple[int, Decision]] = field(default_factory=list)
+    command: GateCommand | None = None
+    passages: list[Passage] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detector: Detector,
+        classifier: Classifier,
+        tracker: Tracker,
+        policy: RoutePolicy,
+        scheduler: GateScheduler,
+        geometry: Geometry,
+        frame_size: tuple[int, int],
+        fps: float,
+        passage_id: Callable[[Track], str],
+        model_version: str = "",
+    ) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.tracker = tracker
+        self.policy = policy
+        self.scheduler = scheduler
+        self.geometry = geometry
+        self.frame_width = frame_size[0]
+        self.frame_dt = 1.0 / fps
+        self.passage_id = passage_id
+        self.model_version = model_version
+        self.decisions: dict[int, Decision] = {}
+        self._pending: dict[int, tuple[Track, str]] = {}  # ended tracks waiting for the gate
+        self._last = (0, 0.0)
+
+    def step(self, frame: Frame) -> StepResult:
+        timings: dict[str, float] = {}
+        clock = _StageClock(timings)
+        detections = clock.run("detect", lambda: self.detector.detect(frame.image, frame.t))
+        seen, ended = clock.run("track", lambda: self.tracker.update(detections, frame.index, frame.t))
+        clock.run("classify", lambda: self._vote(frame, seen))
+        result = StepResult(frame.index, frame.t, detections, seen, timings_ms=timings)
+        # every fish still in view may reach its deadline, even in a frame that missed it
+        result.decisions = clock.run("decide", lambda: self._decide(frame, self.tracker.active))
+        result.command = clock.run(
+            "gate", lambda: self.scheduler.tick(frame.t, frame.index, lookahead_s=self.frame_dt)
+        )
+        for track in ended:
+            self._end(track, frame.index, frame.t)
+        self._last = (frame.index, frame.t)
+        result.passages = self._ready_passages()
+        return result
+
+    def finish(self) -> list[Track]:
+        """The footage ended. Fish still in view, or not yet at the gate, have not passed:
+        they are returned as unfinished tracks rather than counted."""
+        unfinished = self.tracker.finish()
+        unfinished += [track for track, _ in self._pending.values()]
+        self._pending.clear()
+        return unfinished
+
+    def _vote(self, frame: Frame, seen: list[Track]) -> None:
+        # the observation just added to each track is this frame's detection for it
+        wanting = [tr for tr in seen if self._wants_votes(tr)]
+        if not wanting:
+            return
+        crops = [Detection(tr.last.box, label=tr.last.label) for tr in wanting]
+        for track, probs in zip(wanting, self.classifier(frame.image, crops), strict=True):
+            track.add_vote(probs, weak=track.last.edge_cut or track.last.merged)
+
+    def _wants_votes(self, track: Track) -> bool:
+        clean = not track.last.edge_cut and not track.last.merged
+        if not clean:
+            # a partial view votes only for a fish that has shown no whole view yet
+            return track.votes == 0 and track.id not in self.decisions
+        return track.id not in self.decisions or track.votes < VOTES_AFTER_DECISION
+
+    def _decide(self, frame: Frame, active: list[Track]) -> list[tuple[int, Decision]]:
+        made = []
+        for track in active:
+            arrival = gate_arrival(track, self.geometry, self.frame_width)
+            decision = self.decisions.get(track.id)
+            if decision is None:
+                head = arrival[0] if arrival else None
+                decision = self.policy.decide(track, frame.index, frame.t, self.frame_dt, head)
+                if decision is None:
+                    continue
+                self.decisions[track.id] = decision
+                made.append((track.id, decision))
+            if arrival is None:
+                self.scheduler.cancel(track.id)  # holding or turning back: do not hold the gate
+            else:
+                self.scheduler.book(track.id, decision.route, *arrival)
+        return made
+
+    def _end(self, track: Track, frame: int, t: float) -> None:
+        direction = self._crossing(track)
+        if direction is None:
+            self.decisions.pop(track.id, None)
+            self.scheduler.cancel(track.id)
+            return
+        if direction == "downstream":
+            self.scheduler.cancel(track.id)
+        elif track.id not in self.decisions:
+            self._last_chance(track, frame, t)
+        self._pending[track.id] = (track, direction)
+
+    def _last_chance(self, track: Track, frame: int, t: float) -> None:
+        """Gone out of the picture towards the gate before its deadline: decide on what we saw."""
+        arrival = gate_arrival(track, self.geometry, self.frame_width)
+        head = arrival[0] if arrival else None
+        decision = self.policy.decide(track, frame, t, self.frame_dt, head, last_chance=True)
+        if decision is not None:
+            self.decisions[track.id] = decision
+            if arrival is not None:
+                self.scheduler.book(track.id, decision.route, *arrival)
+
+    def _ready_passages(self) -> list[Passage]:
+        """Passages whose fate is known: upstream fish once their head has reached the gate."""
+        ready = []
+        for track_id, (track, direction) in list(self._pending.items()):
+            booked = self.scheduler.bookings.get(track_id)
+            if direction == "upstream" and booked is not None and booked.head_t > self._last[1]:
+                continue
+            ready.append(self._passage(track, direction))
+            del self._pending[track_id]
+        return ready
+
+    def _passage(self, track: Track, direction: str) -> Passage:
+        species, confidence = track.species()
+        decision = self.decisions.pop(track.id, None)
+        served = self.scheduler.served(track.id)
+        self.scheduler.collect(track.id)
+        route: str | None = None
+        decision_frame: int | None = None
+        flags: list[str] = []
+        if direction == "upstream":
+            if decision is None:
+                flags.append("undecided")
+            else:
+                route, decision_frame = decision.route, decision.frame
+                if decision.reason != "confident":
+                    flags.append(decision.reason)
+            if served is not None and served.conflict:
+                flags.append("conflict")
+                if served.route != route:
+                    route, decision_frame = served.route, served.served_frame
+        length = track.length_px / self.geometry.px_per_cm if track.length_px > 0 else None
+        return Passage(
+            id=self.passage_id(track),
+            species=species if track.votes else UNKNOWN,
+            confidence=round(confidence, 4),
+            direction=direction,  # type: ignore[arg-type]
+            route=route,  # type: ignore[arg-type]
+            first_frame=track.first.frame,
+            last_frame=track.last.frame,
+            decision_frame=decision_frame,
+            length_cm=round(length, 1) if length else None,
+            extra=(
+                ("flags", flags),
+                ("votes", track.votes),
+                ("decided_by", decision.reason if decision and direction == "upstream" else None),
+                ("decision_t", round(decision.t, 3) if decision and direction == "upstream" else None),
+                ("model", self.model_version),
+            ),
+        )
+
+    def _crossing(self, track: Track) -> str | None:
+        """upstream / downstream if the fish crossed the counting line, else None (turned back)."""
+        line, sign = self.geometry.counting_line_x, self.geometry.upstream_sign
+        start = (track.first.box.center[0] - line) * sign
+        end = (track.last.box.center[0] - line) * sign
+        if start < 0 <= end:
+            return "upstream"
+        if end < 0 <= start:
+            return "downstream"
+        return None
+
+
+class _StageClock:
+    """Times each stage of a step in milliseconds (the benchmark reads them)."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    def run(self, name: str, stage: Callable[[], _T]) -> _T:
+        start = time.perf_counter()
+        try:
+            return stage()
+        finally:
+            self.timings[name] = (time.perf_counter() - start) * 1000

@@ -1,0 +1,203 @@
+"""Detections -> tracks: one track per fish, surviving short dropouts and holding still.
+
+A plain object in the manner of norfair: `update(detections, frame_index, t)`, no
+clock, no threads, ids per instance, `reset()`. Each track keeps its path, its speed
+along the chute, its fork length and a confidence-weighted species vote that counts
+only crops showing the whole fish alone (not cut by the frame edge, not merged with
+another fish).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from fishgate.types import UNKNOWN, Box, Detection
+
+# Observations over which a track's speed is measured.
+SPEED_WINDOW = 8
+# Association: a detection joins a track if their boxes overlap at least this much...
+MIN_IOU = 0.1
+# ...or its centre lies within this fraction of the predicted box's width.
+MAX_CENTRE_JUMP = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    frame: int
+    t: float
+    box: Box
+    edge_cut: bool
+    merged: bool
+    label: str | None = None  # given with the detection (tracks-only replay)
+
+
+@dataclass
+class Track:
+    """One fish as seen so far. Mutated only by its Tracker."""
+
+    id: int
+    path: list[Observation] = field(default_factory=list)
+    misses: int = 0  # frames since last seen
+    vote: dict[str, float] = field(default_factory=dict)  # label -> summed confidence-weighted probability
+    votes: int = 0  # clean crops that have voted
+    # From crops cut by the edge or shared with another fish: used only while no clean crop has voted.
+    weak_vote: dict[str, float] = field(default_factory=dict)
+    length_px: float = 0.0  # widest uncut box: the fish's length along the chute
+    velocity_x: float = 0.0  # px per second, + = towards +x
+
+    @property
+    def first(self) -> Observation:
+        return self.path[0]
+
+    @property
+    def last(self) -> Observation:
+        return self.path[-1]
+
+    @property
+    def box(self) -> Box:
+        return self.last.box
+
+    def species(self) -> tuple[str, float]:
+        """The vote's leading label and its share of the whole vote (0 if no votes)."""
+        vote = self.vote if self.votes else self.weak_vote
+        total = sum(vote.values())
+        if total <= 0:
+            return UNKNOWN, 0.0
+        label = max(vote, key=lambda k: vote[k])
+        return label, vote[label] / total
+
+    def add_vote(self, probabilities: dict[str, float], weak: bool = False) -> None:
+        """One crop's species probabilities, weighted by how sure the crop is."""
+        vote = self.weak_vote if weak else self.vote
+        weight = max(probabilities.values(), default=0.0)
+        for label, p in probabilities.items():
+            vote[label] = vote.get(label, 0.0) + weight * p
+        if not weak:
+            self.votes += 1
+
+    def extent(self, frame_width: float) -> tuple[float, float]:
+        """(x1, x2) of the whole fish, beyond the frame border if it is cut there."""
+        box, length = self.box, max(self.length_px, self.box.width)
+        if box.x1 <= 1 and box.x2 < frame_width - 1:
+            return box.x2 - length, box.x2
+        if box.x2 >= frame_width - 1 and box.x1 > 1:
+            return box.x1, box.x1 + length
+        return box.x1, box.x2
+
+    def predict(self, t: float, frame_width: float, frame_height: float) -> Box:
+        """Where the fish should be at time t, clipped to the frame as a detector would see it."""
+        x1, x2 = self.extent(frame_width)
+        dx = self.velocity_x * (t - self.last.t)
+        b = self.box
+        lo, hi = max(0.0, x1 + dx), min(frame_width, x2 + dx)
+        if hi <= lo:  # predicted wholly outside: keep a sliver at the border
+            lo, hi = (frame_width - 1, frame_width) if dx > 0 else (0.0, 1.0)
+        return Box(lo, max(0.0, b.y1), hi, min(frame_height, b.y2))
+
+
+def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | None:
+    """x displacement between two observations, from the parts not cut by the frame."""
+    left_cut = a.box.x1 <= 1 or b.box.x1 <= 1
+    right_cut = a.box.x2 >= frame_width - 1 or b.box.x2 >= frame_width - 1
+    if left_cut and right_cut:
+        return None
+    if left_cut:
+        return b.box.x2 - a.box.x2
+    if right_cut:
+        return b.box.x1 - a.box.x1
+    return b.box.center[0] - a.box.center[0]
+
+
+class Tracker:
+    """Associates detections frame by frame; ends tracks lost for `max_missing_s`."""
+
+    def __init__(self, frame_width: int, frame_height: int, max_missing_s: float = 0.8) -> None:
+        self.frame_width = frame_width
+        self.frame_height = frame_height
+        self.max_missing_s = max_missing_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.active: list[Track] = []
+        self._next_id = 0
+
+    def update(
+        self, detections: Sequence[Detection], frame: int, t: float
+    ) -> tuple[list[Track], list[Track]]:
+        """Add one frame's detections; returns (tracks seen in this frame, tracks that ended)."""
+        pairs, lonely = self._associate(detections, t)
+        seen = []
+        for track, det in pairs:
+            self._observe(track, det, frame, t)
+            seen.append(track)
+        for det in lonely:
+            track = Track(self._next_id)
+            self._next_id += 1
+            self._observe(track, det, frame, t)
+            self.active.append(track)
+            seen.append(track)
+        ended = []
+        seen_ids = {id(tr) for tr in seen}
+        for track in self.active:
+            if id(track) not in seen_ids:
+                track.misses += 1
+                if t - track.last.t > self.max_missing_s or self._has_left(track, t):
+                    ended.append(track)
+        ended_ids = {id(tr) for tr in ended}
+        self.active = [tr for tr in self.active if id(tr) not in ended_ids]
+        return seen, ended
+
+    def finish(self) -> list[Track]:
+        """End every track (the video is over)."""
+        ended, self.active = self.active, []
+        return ended
+
+    def _has_left(self, track: Track, t: float) -> bool:
+        """Lost at a border it was swimming out through: it left, no need to wait for it."""
+        b = track.predict(t, self.frame_width, self.frame_height)
+        return b.width <= 1.0
+
+    def _associate(
+        self, detections: Sequence[Detection], t: float
+    ) -> tuple[list[tuple[Track, Detection]], list[Detection]]:
+        if not self.active or not detections:
+            return [], list(detections)
+        predicted = [tr.predict(t, self.frame_width, self.frame_height) for tr in self.active]
+        cost = np.full((len(self.active), len(detections)), 1e6)
+        for i, p in enumerate(predicted):
+            for j, det in enumerate(detections):
+                iou = p.iou(det.box)
+                jump = abs(p.center[0] - det.box.center[0]) + abs(p.center[1] - det.box.center[1])
+                if iou >= MIN_IOU or jump <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
+                    cost[i, j] = (1.0 - iou) + jump / max(1.0, p.width)
+        rows, cols = linear_sum_assignment(cost)
+        pairs = [(self.active[r], detections[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6]
+        used = {c for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
+        return pairs, [d for j, d in enumerate(detections) if j not in used]
+
+    def _observe(self, track: Track, det: Detection, frame: int, t: float) -> None:
+        obs = Observation(frame, t, det.box, det.edge_cut, det.merged, det.label)
+        track.path.append(obs)
+        track.misses = 0
+        if not det.edge_cut and not det.merged:
+            track.length_px = max(track.length_px, det.box.width)
+        self._update_speed(track)
+
+    def _update_speed(self, track: Track) -> None:
+        recent = track.path[-SPEED_WINDOW - 1 :]
+        pairs = list(pairwise(recent))
+        # a box holding two fish moves oddly: use such boxes only when there is nothing else
+        clean = [(a, b) for a, b in pairs if not (a.merged or b.merged)]
+        moved = elapsed = 0.0
+        for a, b in clean or pairs:
+            dx = _edge_motion(a, b, self.frame_width)
+            if dx is not None:
+                moved += dx
+                elapsed += b.t - a.t
+        if elapsed > 0:
+            track.velocity_x = moved / elapsed

@@ -1,0 +1,96 @@
+"""The live trap: the gate ends in its safe position after SIGTERM, a crash in a stage, a lost camera."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from fishgate.app import LiveParts, run_trap
+from fishgate.clock import FakeClock
+from fishgate.config import ServoConfig, load_config
+from fishgate.errors import SourceError
+from fishgate.hw.gate import ServoGate
+from fishgate.sources.synthetic import SyntheticFish, SyntheticSource
+from fishgate.types import Detection, Frame
+from fishgate.vision.annotated import LabelPassThrough
+from tests.helpers import CHUTE_CONFIG
+
+CONFIG = load_config(CHUTE_CONFIG)
+SERVO = ServoConfig(pin=18, river_angle=-45.0, tank_angle=45.0)
+SAFE_DUTY = (1.5 + 0.25) / 20  # tank at +45 degrees
+RIVER_DUTY = (1.5 - 0.25) / 20
+
+
+class StageThatFails:
+    """A detector that works, then at one frame does something: raise, or signal the process."""
+
+    def __init__(self, at_frame: int, action) -> None:  # type: ignore[no-untyped-def]
+        self.frames = 0
+        self.at_frame = at_frame
+        self.action = action
+
+    def detect(self, image: np.ndarray, t: float) -> list[Detection]:
+        self.frames += 1
+        if self.frames == self.at_frame:
+            self.action()
+        return []
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+def _parts(factory: MockFactory, detector: StageThatFails, source=None) -> tuple[LiveParts, ServoGate]:  # type: ignore[no-untyped-def]
+    gate = ServoGate(SERVO, "tank", 0.3, FakeClock(), factory)
+    source = source or SyntheticSource(frames=100, fish=[SyntheticFish(0, 150, 120, 8)])
+    return LiveParts(source, detector, LabelPassThrough(), gate), gate
+
+
+def _pulses(factory: MockFactory) -> list[float]:
+    return [s.state for s in factory.pin(18).states]
+
+
+def test_gate_goes_safe_after_sigterm(factory: MockFactory) -> None:
+    parts, gate = _parts(factory, StageThatFails(30, lambda: os.kill(os.getpid(), signal.SIGTERM)))
+    stats = run_trap(CONFIG, parts, None)
+    assert stats.frames == 29  # stopped at the frame the signal arrived in
+    pulses = _pulses(factory)
+    assert RIVER_DUTY in [pytest.approx(p) for p in pulses]  # it was working: idle is river
+    assert pulses[-2] == pytest.approx(SAFE_DUTY) and pulses[-1] == 0
+    assert gate.route == "tank" and [m.reason for m in gate.moves][-1] == "close"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def test_gate_goes_safe_after_an_exception_in_a_stage(factory: MockFactory) -> None:
+    def boom() -> None:
+        raise ZeroDivisionError("a bug in a stage")
+
+    parts, gate = _parts(factory, StageThatFails(10, boom))
+    with pytest.raises(ZeroDivisionError):
+        run_trap(CONFIG, parts, None)
+    assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
+    assert gate.route == "tank"
+
+
+class CameraThatDies(SyntheticSource):
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in super().__iter__():
+            if frame.index == 20:
+                raise SourceError("camera 0 stopped delivering frames (unplugged?)")
+            yield frame
+
+
+def test_gate_goes_safe_when_the_camera_disappears(factory: MockFactory) -> None:
+    parts, gate = _parts(factory, StageThatFails(-1, lambda: None), source=CameraThatDies(frames=100))
+    with pytest.raises(SourceError, match="stopped delivering"):
+        run_trap(CONFIG, parts, None)
+    assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
+    assert gate.route == "tank"

@@ -1,0 +1,83 @@
+"""Tracker: known paths in, the same fish out, through dropouts, holds and turns."""
+
+from __future__ import annotations
+
+import pytest
+
+from fishgate.types import Box, Detection
+from fishgate.vision.tracker import Tracker
+
+W, H, FPS = 640, 360, 25.0
+
+
+def fish_at(x_head: float, y: float = 150.0, length: float = 120.0) -> Detection:
+    """A fish swimming towards +x with its head at x_head, clipped to the frame."""
+    x1, x2 = max(0.0, x_head - length), min(float(W), x_head)
+    return Detection(Box(x1, y, x2, y + 40), edge_cut=x1 <= 0 or x2 >= W)
+
+
+def run(paths: list[list[Detection | None]]) -> tuple[Tracker, list, list]:
+    tracker = Tracker(W, H)
+    ended, seen_ids = [], []
+    for frame in range(max(len(p) for p in paths)):
+        dets = [p[frame] for p in paths if frame < len(p) and p[frame] is not None]
+        seen, gone = tracker.update(dets, frame, frame / FPS)  # type: ignore[arg-type]
+        ended += gone
+        seen_ids.append(sorted(t.id for t in seen))
+    return tracker, ended + tracker.finish(), seen_ids
+
+
+def test_one_fish_crossing_is_one_track_with_its_speed_and_length() -> None:
+    path = [fish_at(8.0 * f) for f in range(1, 95)]
+    _, ended, _ = run([path])
+    (track,) = ended
+    assert len(track.path) == 94
+    assert track.velocity_x == pytest.approx(8.0 * FPS)  # even with the box cut at both edges
+    assert track.length_px == pytest.approx(120.0)
+
+
+def test_short_dropouts_are_bridged() -> None:
+    path: list[Detection | None] = [fish_at(8.0 * f) for f in range(1, 95)]
+    for f in range(40, 50):  # 0.4 s unseen (behind a post, say)
+        path[f] = None
+    _, ended, _ = run([path])
+    assert len(ended) == 1 and len(ended[0].path) == 84
+
+
+def test_a_fish_holding_still_then_turning_back_stays_one_track() -> None:
+    forward = [fish_at(6.0 * f) for f in range(1, 50)]  # up to x = 294
+    hold = [fish_at(294.0) for _ in range(75)]  # 3 s holding station
+    back = [Detection(Box(max(0.0, 174.0 - 6 * f), 150, max(1.0, 294.0 - 6 * f), 190)) for f in range(1, 45)]
+    _, ended, _ = run([forward + hold + back])
+    assert len(ended) == 1
+    assert ended[0].velocity_x < 0
+
+
+def test_two_fish_side_by_side_keep_their_ids() -> None:
+    a = [fish_at(8.0 * f, y=100) for f in range(1, 95)]
+    b = [fish_at(8.0 * f + 30, y=170) for f in range(1, 92)]
+    _, ended, seen = run([a, b])
+    assert len(ended) == 2
+    assert all(ids == [0, 1] for ids in seen[10:80])
+    ys = sorted(round(t.path[40].box.y1) for t in ended)
+    assert ys == [100, 170] and all(len({round(o.box.y1) for o in t.path}) == 1 for t in ended)
+
+
+def test_votes_from_partial_views_count_only_until_a_whole_view_votes() -> None:
+    _, ended, _ = run([[fish_at(50.0)]])
+    track = ended[0]
+    track.add_vote({"pink_salmon": 0.6, "sea_trout": 0.4}, weak=True)
+    assert track.species() == ("pink_salmon", pytest.approx(0.6))
+    track.add_vote({"sea_trout": 0.9, "pink_salmon": 0.1})
+    track.add_vote({"sea_trout": 0.5, "pink_salmon": 0.5})
+    label, share = track.species()
+    # confidence-weighted: 0.9*0.9 + 0.5*0.5 for trout vs 0.9*0.1 + 0.5*0.5 for pink
+    assert label == "sea_trout" and share == pytest.approx(1.06 / 1.40)
+    assert track.votes == 2
+
+
+def test_reset_starts_ids_again() -> None:
+    tracker, _, _ = run([[fish_at(50.0)]])
+    tracker.reset()
+    seen, _ = tracker.update([fish_at(60.0)], 0, 0.0)
+    assert seen[0].id == 0 and tracker.active == seen

@@ -67,7 +67,7 @@ def build_parts(config: SiteConfig, clock: Clock, pin_factory: Any = None) -> Li
     """Camera, detector, classifier and gate as the site config describes them."""
     from fishgate.replay import ClassifierVotes
     from fishgate.vision.classifier import SpeciesClassifier
-    from fishgate.vision.detector import FishDetector
+    from fishgate.vision.gated import build_detector
 
     classifier = SpeciesClassifier(config.model.path, config.model.card, threads=config.model.threads)
     gate = build_gate(config.gate, clock, pin_factory)
@@ -76,7 +76,7 @@ def build_parts(config: SiteConfig, clock: Clock, pin_factory: Any = None) -> Li
     except BaseException:
         gate.close()
         raise
-    detector = FishDetector(frame_size=(source.width, source.height), px_per_cm=config.geometry.px_per_cm)
+    detector = build_detector(config, (source.width, source.height))
     return LiveParts(source, detector, ClassifierVotes(classifier), gate, classifier.card.version)
 
 

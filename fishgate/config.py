@@ -105,6 +105,12 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class DetectionConfig:
+    min_length_cm: float = 30.0  # shortest fish to detect; leaves and bubbles are shorter
+    motion_gate: bool = True  # skip detection on frames where nothing fish-sized moves
+
+
+@dataclass(frozen=True)
 class DecisionConfig:
     tank_species: frozenset[str] = INVASIVE
     safe_route: str = "tank"
@@ -146,6 +152,7 @@ class SiteConfig:
     model: ModelConfig
     decision: DecisionConfig
     storage: StorageConfig
+    detection: DetectionConfig = DetectionConfig()
     mqtt: MqttConfig | None = None
     origin: Path | None = field(default=None, compare=False)
 
@@ -395,6 +402,17 @@ def _decision(t: _Table | None, gate_safe: str) -> DecisionConfig:
     return decision
 
 
+def _detection(t: _Table | None) -> DetectionConfig:
+    if t is None:
+        return DetectionConfig()
+    detection = DetectionConfig(
+        min_length_cm=t.number("min_length_cm", 30.0, gt=0, le=500),
+        motion_gate=t.boolean("motion_gate", True),
+    )
+    t.finish()
+    return detection
+
+
 def _tls(t: _Table) -> TlsConfig:
     tls = TlsConfig(
         ca_file=t.path("ca_file", None),
@@ -450,6 +468,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, origin: Path | None = 
         model=_model(_required(root.table("model"))),
         decision=_decision(root.table("decision", required=False), gate.safe),
         storage=_storage(_required(root.table("storage"))),
+        detection=_detection(root.table("detection", required=False)),
         mqtt=_mqtt(mqtt_t) if mqtt_t is not None else None,
         origin=origin,
     )

@@ -74,7 +74,7 @@ def _video(
     args: argparse.Namespace, config: SiteConfig, log: EventLog | None, stack: ExitStack
 ) -> tuple[ReplayStats, float, str]:
     from fishgate.vision.classifier import SpeciesClassifier
-    from fishgate.vision.detector import FishDetector
+    from fishgate.vision.gated import build_detector
 
     video: Path | None = args.video or config.source.path
     if video is None:
@@ -82,7 +82,7 @@ def _video(
     source = stack.enter_context(ReplaySource(video, fps=config.source.fps))
     classifier = SpeciesClassifier(config.model.path, config.model.card, threads=config.model.threads)
     size = (source.width, source.height)
-    detector = FishDetector(frame_size=size, px_per_cm=config.geometry.px_per_cm)
+    detector = build_detector(config, size)
     pipeline = build_pipeline(
         config,
         detector,

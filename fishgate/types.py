@@ -68,6 +68,12 @@ class Box:
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both."""
+        return Box(
+            min(self.x1, other.x1), min(self.y1, other.y1), max(self.x2, other.x2), max(self.y2, other.y2)
+        )
+
     def touches_edge(self, width: float, height: float, tolerance: float = 1.0) -> bool:
         """True if the box is cut by the frame border (part of the fish is outside)."""
         return (

@@ -41,4 +41,7 @@ def test_python_dash_m_runs_the_same_main() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "fishgate: error: /nonexistent/site.toml: config file not found (pass --config PATH)"
+    assert (
+        result.stderr.strip()
+        == "fishgate: error: /nonexistent/site.toml: config file not found (pass --config PATH)"
+    )

@@ -24,6 +24,18 @@ SPEED_WINDOW = 8
 MIN_IOU = 0.1
 # ...or its centre lies within this fraction of the predicted box's width.
 MAX_CENTRE_JUMP = 0.5
+# A detection lying this much inside a fish already followed is a piece of that fish
+# (a tail or a snout the detector cut off), not a new fish: new fish come in at the borders.
+FRAGMENT_INSIDE = 0.6
+# ...and only if the two together are no bigger than the fish was when seen whole.
+FRAGMENT_FIT = (1.15, 1.3, 0.85)  # length, depth; and "cut short": below this share of its length
+# A lost fish whose predicted box lies this much inside another fish's detection is behind
+# or beside it: both are in that blob.
+SHARED_INSIDE = 0.5
+# ...if it has been seen whole and alone this often (a cut-off piece of a fish never is).
+MIN_CLEAN_TO_SHARE = 3
+# ...and if at least this share of its length would still be in the picture.
+MIN_SHARED_IN_VIEW = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,8 @@ class Track:
     # From crops cut by the edge or shared with another fish: used only while no clean crop has voted.
     weak_vote: dict[str, float] = field(default_factory=dict)
     length_px: float = 0.0  # widest uncut box: the fish's length along the chute
+    depth_px: float = 0.0  # height of that box
+    clean: int = 0  # observations showing the fish whole and alone
     velocity_x: float = 0.0  # px per second, + = towards +x
 
     @property
@@ -100,6 +114,13 @@ class Track:
         return Box(lo, max(0.0, b.y1), hi, min(frame_height, b.y2))
 
 
+def _share_inside(inner: Box, outer: Box) -> float:
+    """The share of `inner`'s area that lies inside `outer`."""
+    ix = min(outer.x2, inner.x2) - max(outer.x1, inner.x1)
+    iy = min(outer.y2, inner.y2) - max(outer.y1, inner.y1)
+    return ix * iy / inner.area if ix > 0 and iy > 0 and inner.area > 0 else 0.0
+
+
 def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | None:
     """x displacement between two observations, from the parts not cut by the frame."""
     left_cut = a.box.x1 <= 1 or b.box.x1 <= 1
@@ -131,6 +152,8 @@ class Tracker:
     ) -> tuple[list[Track], list[Track]]:
         """Add one frame's detections; returns (tracks seen in this frame, tracks that ended)."""
         pairs, lonely = self._associate(detections, t)
+        pairs, lonely = self._absorb_fragments(pairs, lonely, t)
+        pairs = self._share_merged(pairs, t)
         seen = []
         for track, det in pairs:
             self._observe(track, det, frame, t)
@@ -180,12 +203,90 @@ class Tracker:
         used = {c for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
         return pairs, [d for j, d in enumerate(detections) if j not in used]
 
+    def _absorb_fragments(
+        self, pairs: list[tuple[Track, Detection]], lonely: list[Detection], t: float
+    ) -> tuple[list[tuple[Track, Detection]], list[Detection]]:
+        """An unmatched detection inside the predicted box of a fish whose own detection is
+        cut short joins that detection when the two together are no bigger than the fish and
+        fit the prediction better (dropped if they fit worse). Anything else is a new fish."""
+        if not pairs or not lonely:
+            return pairs, lonely
+        predicted = [track.predict(t, self.frame_width, self.frame_height) for track, _ in pairs]
+        dets = [det for _, det in pairs]
+        still_lonely = []
+        for det in lonely:
+            inside = [(_share_inside(det.box, p), i) for i, p in enumerate(predicted)]
+            share, i = max(inside)
+            track = pairs[i][0]
+            # only a fish seen whole before, and cut short in this frame, can have lost a piece
+            cut_short = dets[i].box.width < FRAGMENT_FIT[2] * track.length_px
+            if share < FRAGMENT_INSIDE or track.length_px <= 0 or not cut_short:
+                still_lonely.append(det)
+                continue
+            joined = dets[i].box.union(det.box)
+            fits = (
+                joined.width <= FRAGMENT_FIT[0] * track.length_px
+                and joined.height <= FRAGMENT_FIT[1] * track.depth_px
+            )
+            if not fits:
+                still_lonely.append(det)
+            elif joined.iou(predicted[i]) > dets[i].box.iou(predicted[i]):
+                dets[i] = Detection(
+                    joined,
+                    max(dets[i].score, det.score),
+                    dets[i].edge_cut or det.edge_cut,
+                    dets[i].merged,
+                    dets[i].label,
+                )
+        return [(track, det) for (track, _), det in zip(pairs, dets, strict=True)], still_lonely
+
+    def _share_merged(self, pairs: list[tuple[Track, Detection]], t: float) -> list[tuple[Track, Detection]]:
+        """A fish swimming over or beside another shows as one blob: each track whose
+        predicted box lies mostly inside a matched detection observes its own predicted
+        box within that blob (flagged merged), so it neither loses its place nor ends."""
+        if not pairs:
+            return pairs
+        matched = {id(track) for track, _ in pairs}
+        hidden = [tr for tr in self.active if id(tr) not in matched and tr.clean >= MIN_CLEAN_TO_SHARE]
+        if not hidden:
+            return pairs
+        dets = [det for _, det in pairs]
+        sharing: dict[int, list[Track]] = {}
+        for track in hidden:
+            pred = track.predict(t, self.frame_width, self.frame_height)
+            if pred.width < MIN_SHARED_IN_VIEW * track.length_px:
+                continue  # (nearly) out of the picture: it left, it is not hiding
+            share, i = max((_share_inside(pred, d.box), i) for i, d in enumerate(dets))
+            if share >= SHARED_INSIDE:
+                sharing.setdefault(i, []).append(track)
+        out = []
+        for i, (track, det) in enumerate(pairs):
+            if i not in sharing:
+                out.append((track, det))
+                continue
+            for tr in [track, *sharing[i]]:
+                out.append((tr, self._part_of(tr, det, t)))
+        return out
+
+    def _part_of(self, track: Track, blob: Detection, t: float) -> Detection:
+        """The track's predicted box, kept inside a blob it shares with another fish."""
+        p, b = track.predict(t, self.frame_width, self.frame_height), blob.box
+        x1, x2 = max(p.x1, b.x1), min(p.x2, b.x2)
+        y1, y2 = max(p.y1, b.y1), min(p.y2, b.y2)
+        if x2 - x1 < 1 or y2 - y1 < 1:
+            x1, y1, x2, y2 = b.x1, b.y1, b.x2, b.y2
+        box = Box(x1, y1, x2, y2)
+        edge_cut = box.touches_edge(self.frame_width, self.frame_height)
+        return Detection(box, blob.score, edge_cut, True, blob.label)
+
     def _observe(self, track: Track, det: Detection, frame: int, t: float) -> None:
         obs = Observation(frame, t, det.box, det.edge_cut, det.merged, det.label)
         track.path.append(obs)
         track.misses = 0
         if not det.edge_cut and not det.merged:
-            track.length_px = max(track.length_px, det.box.width)
+            track.clean += 1
+            if det.box.width > track.length_px:
+                track.length_px, track.depth_px = det.box.width, det.box.height
         self._update_speed(track)
 
     def _update_speed(self, track: Track) -> None:

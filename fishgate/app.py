@@ -104,22 +104,24 @@ def run_trap(
     events: EventLog | None,
     clock: Clock | None = None,
     progress: bool = False,
+    mode: str = "auto",
 ) -> ReplayStats:
     """Run until the source ends or a signal arrives; the gate is made safe whatever happens."""
     clock = clock or MonotonicClock()
     run_id = f"{config.site.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    pipeline = build_pipeline(
-        config,
-        parts.detector,
-        parts.classifier,
-        (parts.source.width, parts.source.height),
-        parts.source.fps,
-        run_id=run_id,
-        gate=parts.gate,
-        model_version=parts.model_version,
-    )
     stats = ReplayStats()
     try:
+        pipeline = build_pipeline(
+            config,
+            parts.detector,
+            parts.classifier,
+            (parts.source.width, parts.source.height),
+            parts.source.fps,
+            run_id=run_id,
+            gate=parts.gate,
+            model_version=parts.model_version,
+        )
+        pipeline.scheduler.set_mode(mode)
         with stop_on_signals():
             return run(pipeline, parts.source, events, parts.source.frame_count, progress, stats)
     except Shutdown as why:

@@ -7,6 +7,7 @@ place; commands themselves just raise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -74,6 +75,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return replay_command(args)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from fishgate.app import build_parts, run_trap
+    from fishgate.clock import MonotonicClock
+    from fishgate.replay import EventLog
+
+    config = load_config(args.config)
+    clock = MonotonicClock()
+    parts = build_parts(config, clock)
+    with contextlib.ExitStack() as stack:
+        events = None
+        if args.events:
+            args.events.parent.mkdir(parents=True, exist_ok=True)
+            events = EventLog(stack.enter_context(args.events.open("a", encoding="utf-8")))
+        stats = run_trap(config, parts, events, clock, progress=args.progress, mode=args.override)
+    print(f"{stats.frames} frames, {len(stats.passages)} passages, {len(stats.commands)} gate commands")
+    return ExitStatus.OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(_describe(config))
@@ -103,17 +122,11 @@ def _describe(config: SiteConfig) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    model = _default_model()
-    if not model.exists():
-        print(
-            "fishgate demo: no species model is bundled yet, so there is nothing to replay.\n"
-            "The foundation is in place: try `fishgate evaluate --help` and `fishgate check "
-            "--config firmware_config/chute-sample.toml`.",
-            file=sys.stderr,
-        )
-        return ExitStatus.ERROR
-    print("fishgate demo: the live pipeline is not built yet.", file=sys.stderr)
-    return ExitStatus.ERROR
+    from fishgate.replay_job import demo_command
+
+    return demo_command(
+        bundled_path("demo/chute-demo.toml"), bundled_path("demo/chute-demo.xml"), not args.no_progress
+    )
 
 
 def _default_model() -> Path:
@@ -232,6 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_replay)
 
+    rn = sub.add_parser(
+        "run",
+        help="run the trap: camera, detector, species model and gate as the site config says",
+        description="Run until the camera stops or SIGTERM/Ctrl-C; the gate ends in its safe position.",
+    )
+    _add_config(rn)
+    rn.add_argument("--events", "-o", type=Path, help="also append passages and gate commands (JSON Lines)")
+    rn.add_argument(
+        "--override",
+        choices=("auto", "river", "tank"),
+        default="auto",
+        help="gate mode at start: auto sorts; river or tank holds the gate there (default auto)",
+    )
+    rn.add_argument("--progress", action="store_true", help="show a progress bar")
+    rn.set_defaults(func=cmd_run)
+
     ck = sub.add_parser("check", help="validate a site config and show what it sets up")
     _add_config(ck)
     ck.set_defaults(func=cmd_check)
@@ -276,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="replay the bundled demo footage with the bundled model")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
     return parser
 

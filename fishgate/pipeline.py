@@ -185,8 +185,8 @@ class Pipeline:
                 route, decision_frame = decision.route, decision.frame
                 if decision.reason != "confident":
                     flags.append(decision.reason)
-            if served is not None and served.conflict:
-                flags.append("conflict")
+            if served is not None and (served.conflict or served.override):
+                flags.append("conflict" if served.conflict else "override")
                 if served.route != route:
                     route, decision_frame = served.route, served.served_frame
         length = track.length_px / self.geometry.px_per_cm if track.length_px > 0 else None

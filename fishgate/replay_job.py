@@ -21,6 +21,7 @@ from fishgate.replay import (
     run,
 )
 from fishgate.sources.replay import ReplaySource
+from fishgate.types import Passage
 from fishgate.vision.annotated import AnnotatedDetector, LabelPassThrough
 
 
@@ -34,16 +35,53 @@ def replay_command(args: argparse.Namespace) -> int:
         if args.detections:
             stats, fps, name = _tracks_only(args, config, log)
         else:
-            stats, fps, name = _video(args, config, log, stack)
+            video: Path | None = args.video or config.source.path
+            if video is None:
+                raise ConfigError("source.path: no video given (pass VIDEO or set source.path)")
+            stats, fps = replay_video(config, video, log, progress=not args.no_progress)
+            name = video.stem
     print(_summary(stats), file=sys.stderr if args.events is None else sys.stdout)
     if args.events is None:
         for p in stats.passages:
             print(p.to_record())
     if args.truth:
-        site = EvaluationSite.from_config(config, fps=fps)
-        result = evaluate_footage(read_cvat(args.truth), stats.passages, site)
-        print(format_metrics([(name, compute_metrics([result], site))], compute_metrics([result], site)))
+        print(evaluation(config, args.truth, stats, fps, name))
     return ExitStatus.OK
+
+
+def demo_command(config_path: Path, truth: Path, progress: bool = True) -> int:
+    """Replay the bundled demo footage; print its passages, the counts and the evaluation."""
+    config = load_config(config_path)
+    assert config.source.path is not None
+    print(f"replaying {config.source.path.name} with {config.model.path.name} ...", file=sys.stderr)
+    stats, fps = replay_video(config, config.source.path, None, progress=progress)
+    print(passage_table(stats.passages))
+    print()
+    print(_summary(stats))
+    print()
+    print(evaluation(config, truth, stats, fps, config.source.path.stem))
+    return ExitStatus.OK
+
+
+def evaluation(config: SiteConfig, truth: Path, stats: ReplayStats, fps: float, name: str) -> str:
+    """The EVALUATION.md metrics of this replay against a CVAT annotation, as a table."""
+    site = EvaluationSite.from_config(config, fps=fps)
+    metrics = compute_metrics([evaluate_footage(read_cvat(truth), stats.passages, site)], site)
+    return format_metrics([(name, metrics)], metrics)
+
+
+def passage_table(passages: list[Passage]) -> str:
+    head = f"{'passage':<18}{'frames':>12}  {'species':<16}{'conf':>6}  {'direction':<10}{'route':<7}"
+    lines = [head + f"{'decided':>8}{'cm':>7}  flags"]
+    for p in passages:
+        flags = ",".join(dict(p.extra).get("flags") or [])
+        decided = "-" if p.decision_frame is None else str(p.decision_frame)
+        length = "-" if p.length_cm is None else f"{p.length_cm:.0f}"
+        lines.append(
+            f"{p.id:<18}{f'{p.first_frame}-{p.last_frame}':>12}  {p.species:<16}{p.confidence:>6.2f}  "
+            f"{p.direction:<10}{p.route or '-':<7}{decided:>8}{length:>7}  {flags}"
+        )
+    return "\n".join(lines)
 
 
 def _tracks_only(
@@ -70,30 +108,27 @@ def _tracks_only(
     return stats, fps, annotation.name
 
 
-def _video(
-    args: argparse.Namespace, config: SiteConfig, log: EventLog | None, stack: ExitStack
-) -> tuple[ReplayStats, float, str]:
+def replay_video(
+    config: SiteConfig, video: Path, log: EventLog | None, progress: bool = True
+) -> tuple[ReplayStats, float]:
+    """The whole pipeline on a video file: detector, species model, decision, recorded gate."""
     from fishgate.vision.classifier import SpeciesClassifier
     from fishgate.vision.gated import build_detector
 
-    video: Path | None = args.video or config.source.path
-    if video is None:
-        raise ConfigError("source.path: no video given (pass VIDEO or set source.path)")
-    source = stack.enter_context(ReplaySource(video, fps=config.source.fps))
-    classifier = SpeciesClassifier(config.model.path, config.model.card, threads=config.model.threads)
-    size = (source.width, source.height)
-    detector = build_detector(config, size)
-    pipeline = build_pipeline(
-        config,
-        detector,
-        ClassifierVotes(classifier),
-        size,
-        source.fps,
-        run_id=video.stem,
-        model_version=classifier.card.version,
-    )
-    stats = run(pipeline, source, log, source.frame_count, progress=not args.no_progress)
-    return stats, source.fps, video.stem
+    with ReplaySource(video, fps=config.source.fps) as source:
+        classifier = SpeciesClassifier(config.model.path, config.model.card, threads=config.model.threads)
+        size = (source.width, source.height)
+        pipeline = build_pipeline(
+            config,
+            build_detector(config, size),
+            ClassifierVotes(classifier),
+            size,
+            source.fps,
+            run_id=video.stem,
+            model_version=classifier.card.version,
+        )
+        stats = run(pipeline, source, log, source.frame_count, progress=progress)
+        return stats, source.fps
 
 
 def _summary(stats: ReplayStats) -> str:

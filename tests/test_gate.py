@@ -117,3 +117,21 @@ def test_a_cancelled_fish_does_not_move_the_gate() -> None:
     for frame in range(1, 120):
         scheduler.tick(frame * 0.04, frame, 0.04)
     assert [m.route for m in gate.moves] == ["river"]
+
+
+def test_manual_override_holds_the_gate_and_sends_every_fish_there() -> None:
+    scheduler, gate = _scheduler()
+    scheduler.tick(0.0, 0, 0.04)
+    scheduler.set_mode("tank")
+    scheduler.book(1, "river", head_t=2.0, tail_t=2.5)  # an Atlantic salmon, say
+    for frame in range(1, 100):
+        scheduler.tick(frame * 0.04, frame, 0.04)
+    served = scheduler.served(1) or scheduler.done.get(1)
+    assert served is not None and served.route == "tank" and served.override
+    assert gate.route == "tank"  # held there, no return to idle
+    scheduler.set_mode("auto")
+    for frame in range(100, 200):
+        scheduler.tick(frame * 0.04, frame, 0.04)
+    assert gate.route == "river"  # back to sorting: idle again
+    with pytest.raises(ValueError, match="auto, river, tank"):
+        scheduler.set_mode("open")

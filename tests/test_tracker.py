@@ -81,3 +81,44 @@ def test_reset_starts_ids_again() -> None:
     tracker.reset()
     seen, _ = tracker.update([fish_at(60.0)], 0, 0.0)
     assert seen[0].id == 0 and tracker.active == seen
+
+
+def test_a_tail_cut_off_by_the_detector_is_rejoined_not_a_new_fish() -> None:
+    whole = [fish_at(200.0 + 6 * f, length=180) for f in range(10)]
+    tracker = Tracker(W, H)
+    for frame, det in enumerate(whole):
+        tracker.update([det], frame, frame / FPS)
+    # frame 10: the detector cuts the fish in two at its tail's wrist
+    head = Box(140.0, 150, 260.0, 190)  # the whole fish would be 80 .. 260
+    tail = Box(80.0, 158, 140.0, 182)
+    seen, _ = tracker.update([Detection(head), Detection(tail)], 10, 10 / FPS)
+    assert len(seen) == 1 and len(tracker.active) == 1
+    assert seen[0].box.x1 == 80.0 and seen[0].box.x2 == 260.0
+
+
+def test_a_second_fish_inside_a_whole_fishs_box_is_a_new_track() -> None:
+    big = [fish_at(200.0 + 6 * f, length=180) for f in range(11)]
+    tracker = Tracker(W, H)
+    for frame, det in enumerate(big[:10]):
+        tracker.update([det], frame, frame / FPS)
+    # the big fish is seen whole; a small one swims across its flank (boxes overlap)
+    small = Detection(Box(150.0, 160, 230.0, 185))  # inside the big fish's 80 .. 260
+    seen, _ = tracker.update([big[10], small], 10, 10 / FPS)
+    assert len(seen) == 2 and len(tracker.active) == 2
+
+
+def test_a_fish_hidden_in_anothers_blob_keeps_its_track_and_place() -> None:
+    a = [fish_at(100.0 + 8 * f, y=100) for f in range(60)]
+    b = [fish_at(100.0 + 8 * f, y=200) for f in range(60)]
+    tracker = Tracker(W, H)
+    for frame in range(60):
+        dets = [a[frame], b[frame]]
+        if 20 <= frame < 40:  # swimming so close that the detector sees one blob
+            dets = [Detection(a[frame].box.union(b[frame].box), merged=True)]
+        seen, ended = tracker.update(dets, frame, frame / FPS)
+        assert not ended
+        if 20 <= frame < 40:
+            assert len(seen) == 2 and all(t.last.merged for t in seen)
+    assert sorted(t.id for t in tracker.active) == [0, 1]
+    lower = next(t for t in tracker.active if t.id == 1)
+    assert lower.box.y1 == 200  # its own place, not the blob's

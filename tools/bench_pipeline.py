@@ -25,7 +25,7 @@ from fishgate.replay import ClassifierVotes, build_pipeline
 from fishgate.sources.replay import ReplaySource
 from fishgate.sources.synthetic import SyntheticSource
 from fishgate.vision.classifier import SpeciesClassifier
-from fishgate.vision.detector import FishDetector
+from fishgate.vision.gated import build_detector
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def bench_clip(video: Path, config_path: Path) -> dict[str, float]:
     classifier = ClassifierVotes(SpeciesClassifier(config.model.path, config.model.card, threads=1))
     with ReplaySource(video, fps=config.source.fps) as source:
         size = (source.width, source.height)
-        detector = FishDetector(frame_size=size, px_per_cm=config.geometry.px_per_cm)
+        detector = build_detector(config, size)
         pipeline = build_pipeline(config, detector, classifier, size, source.fps, run_id=video.stem)
         stages: dict[str, list[float]] = {}
         decode_ms, to_command_ms = [], []
@@ -72,7 +72,7 @@ def bench_still(config_path: Path, frames: int = 500) -> tuple[float, float]:
     config = load_config(config_path)
     source = SyntheticSource(frames=frames, noise=2.0)
     classifier = ClassifierVotes(SpeciesClassifier(config.model.path, config.model.card, threads=1))
-    detector = FishDetector(frame_size=(source.width, source.height), px_per_cm=config.geometry.px_per_cm)
+    detector = build_detector(config, (source.width, source.height))
     pipeline = build_pipeline(
         replace(config), detector, classifier, (source.width, source.height), source.fps, run_id="still"
     )

@@ -6,14 +6,22 @@ of look-ahead) before that: the gate is commanded then, and the fish's route is 
 Two fish with different routes whose heads arrive less than one travel time apart
 cannot both be served: both get the safe route, flagged as a conflict. The gate goes
 back to idle a while after the last tail has passed.
+
+Manual override (`mode` river or tank, from the operator) holds the gate in that
+route: every fish is sent there and its booking is flagged `override`; `auto`
+returns to sorting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from fishgate.hw.gate import Gate
 from fishgate.types import Route
+
+Mode = Literal["auto", "river", "tank"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 @dataclass
@@ -24,6 +32,7 @@ class Booking:
     tail_t: float  # predicted passing of the tail
     served_frame: int | None = None  # frame whose processing commanded the gate for this fish
     conflict: bool = False
+    override: bool = False
 
     @property
     def served(self) -> bool:
@@ -48,7 +57,14 @@ class GateScheduler:
     bookings: dict[int, Booking] = field(default_factory=dict)
     commands: list[GateCommand] = field(default_factory=list)
     done: dict[int, Booking] = field(default_factory=dict)  # served and passed, until collected
+    mode: Mode = "auto"
     _last_tail: float = float("-inf")
+
+    def set_mode(self, mode: str) -> None:
+        """auto: sort; river / tank: hold the gate there for every fish until auto again."""
+        if mode not in MODES:
+            raise ValueError(f"gate mode: expected one of {', '.join(MODES)}, got {mode!r}")
+        self.mode = mode  # type: ignore[assignment]
 
     def book(self, track_id: int, route: Route, head_t: float, tail_t: float) -> None:
         """Book, or update the predicted times of, the gate for a fish."""
@@ -85,7 +101,9 @@ class GateScheduler:
         for b in due:
             if not b.served:
                 self._serve(b, frame)
-        if due:
+        if self.mode != "auto":
+            wanted, reason = self.mode, "override"
+        elif due:
             wanted, reason = due[-1].route, "fish"  # earlier heads are already through
         elif now - self._last_tail >= self.return_to_idle_s:
             wanted, reason = self.idle, "idle"
@@ -100,6 +118,9 @@ class GateScheduler:
 
     def _serve(self, booking: Booking, frame: int) -> None:
         booking.served_frame = frame
+        if self.mode != "auto":
+            booking.route, booking.override = self.mode, True
+            return
         for other in self.bookings.values():
             clash = other.route != booking.route and abs(other.head_t - booking.head_t) < self.travel_s
             if other is booking or not clash:

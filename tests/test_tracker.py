@@ -122,3 +122,22 @@ def test_a_fish_hidden_in_anothers_blob_keeps_its_track_and_place() -> None:
     assert sorted(t.id for t in tracker.active) == [0, 1]
     lower = next(t for t in tracker.active if t.id == 1)
     assert lower.box.y1 == 200  # its own place, not the blob's
+
+
+def test_a_fish_leaving_is_not_taken_over_by_one_coming_in_at_the_same_border() -> None:
+    out = [fish_at(560.0 + 4 * f, y=110, length=160) for f in range(60)]  # half out from f = 20
+    tracker = Tracker(W, H)
+    ended: list = []
+    for frame in range(110):
+        leaving = out[frame].box if frame < 60 else None
+        if frame < 30:
+            dets = [out[frame]]
+        else:  # a fish coming downstream overlaps it at the border: the detector sees one blob
+            x1 = 640.0 - 6 * (frame - 25)
+            incoming = Box(max(0.0, x1), 130, min(640.0, x1 + 140), 180)
+            box = incoming.union(leaving) if leaving is not None else incoming
+            dets = [Detection(box, edge_cut=box.x2 >= W - 1)]
+        ended += tracker.update(dets, frame, frame / FPS)[1]
+    first = [t for t in ended + tracker.active if t.id == 0]
+    assert first and first[0].velocity_x > 0 and first[0].last.box.x2 >= W - 1  # it left upstream
+    assert any(t.id != 0 and t.velocity_x < 0 for t in tracker.active)  # the other has its own track

@@ -36,6 +36,10 @@ SHARED_INSIDE = 0.5
 MIN_CLEAN_TO_SHARE = 3
 # ...and if at least this share of its length would still be in the picture.
 MIN_SHARED_IN_VIEW = 0.3
+# A fish leaving through a border at this speed (px/s) or faster, whose box there reaches
+# back more than this share of its length behind where it was, shares it.
+MIN_LEAVING_SPEED = 20.0
+LEAVING_TOLERANCE = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,7 @@ class Tracker:
         pairs, lonely = self._associate(detections, t)
         pairs, lonely = self._absorb_fragments(pairs, lonely, t)
         pairs = self._share_merged(pairs, t)
+        pairs = [(track, self._leaving(track, det, t)) for track, det in pairs]
         seen = []
         for track, det in pairs:
             self._observe(track, det, frame, t)
@@ -193,7 +198,10 @@ class Tracker:
         predicted = [tr.predict(t, self.frame_width, self.frame_height) for tr in self.active]
         cost = np.full((len(self.active), len(detections)), 1e6)
         for i, p in enumerate(predicted):
+            track = self.active[i]
             for j, det in enumerate(detections):
+                if self._through_border(track, p, det.box):
+                    continue
                 iou = p.iou(det.box)
                 jump = abs(p.center[0] - det.box.center[0]) + abs(p.center[1] - det.box.center[1])
                 if iou >= MIN_IOU or jump <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
@@ -268,6 +276,17 @@ class Tracker:
                 out.append((tr, self._part_of(tr, det, t)))
         return out
 
+    def _leaving(self, track: Track, det: Detection, t: float) -> Detection:
+        """A fish swimming out through a border, whose box there reaches back into the
+        picture, shares it with a fish coming in: it keeps its own predicted box."""
+        if not det.edge_cut or abs(track.velocity_x) < MIN_LEAVING_SPEED or track.length_px <= 0:
+            return det
+        last, b = track.last.box, det.box
+        tolerance = LEAVING_TOLERANCE * track.length_px
+        out_right = track.velocity_x > 0 and b.x2 >= self.frame_width - 1 and b.x1 < last.x1 - tolerance
+        out_left = track.velocity_x < 0 and b.x1 <= 1 and b.x2 > last.x2 + tolerance
+        return self._part_of(track, det, t) if out_right or out_left else det
+
     def _part_of(self, track: Track, blob: Detection, t: float) -> Detection:
         """The track's predicted box, kept inside a blob it shares with another fish."""
         p, b = track.predict(t, self.frame_width, self.frame_height), blob.box
@@ -278,6 +297,16 @@ class Tracker:
         box = Box(x1, y1, x2, y2)
         edge_cut = box.touches_edge(self.frame_width, self.frame_height)
         return Detection(box, blob.score, edge_cut, True, blob.label)
+
+    def _through_border(self, track: Track, predicted: Box, box: Box) -> bool:
+        """Whether a fish half out through a border would have to have come back whole into
+        the picture to be this box: it cannot be, whatever the boxes' overlap."""
+        w = self.frame_width
+        if track.velocity_x >= MIN_LEAVING_SPEED and track.box.x2 >= w - 1 and predicted.x2 >= w - 1:
+            return box.x2 < w - 1
+        if track.velocity_x <= -MIN_LEAVING_SPEED and track.box.x1 <= 1 and predicted.x1 <= 1:
+            return box.x1 > 1
+        return False
 
     def _observe(self, track: Track, det: Detection, frame: int, t: float) -> None:
         obs = Observation(frame, t, det.box, det.edge_cut, det.merged, det.label)
@@ -294,11 +323,20 @@ class Tracker:
         pairs = list(pairwise(recent))
         # a box holding two fish moves oddly: use such boxes only when there is nothing else
         clean = [(a, b) for a, b in pairs if not (a.merged or b.merged)]
+        b = track.last.box
+        # Half out through a border only one end of the fish is seen: a box growing back into
+        # the picture there is another fish coming in, not this one turning round.
+        at_exit = (track.velocity_x > 0 and b.x2 >= self.frame_width - 1) or (
+            track.velocity_x < 0 and b.x1 <= 1
+        )
+        if at_exit:
+            return  # keep the speed measured while more of the fish was in view
         moved = elapsed = 0.0
         for a, b in clean or pairs:
             dx = _edge_motion(a, b, self.frame_width)
-            if dx is not None:
-                moved += dx
-                elapsed += b.t - a.t
+            if dx is None:
+                continue
+            moved += dx
+            elapsed += b.t - a.t
         if elapsed > 0:
             track.velocity_x = moved / elapsed

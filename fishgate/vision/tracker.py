@@ -323,11 +323,11 @@ class Tracker:
         pairs = list(pairwise(recent))
         # a box holding two fish moves oddly: use such boxes only when there is nothing else
         clean = [(a, b) for a, b in pairs if not (a.merged or b.merged)]
-        b = track.last.box
+        box = track.last.box
         # Half out through a border only one end of the fish is seen: a box growing back into
         # the picture there is another fish coming in, not this one turning round.
-        at_exit = (track.velocity_x > 0 and b.x2 >= self.frame_width - 1) or (
-            track.velocity_x < 0 and b.x1 <= 1
+        at_exit = (track.velocity_x > 0 and box.x2 >= self.frame_width - 1) or (
+            track.velocity_x < 0 and box.x1 <= 1
         )
         if at_exit:
             return  # keep the speed measured while more of the fish was in view

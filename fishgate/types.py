@@ -68,6 +68,12 @@ class Box:
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
+    def share_inside(self, outer: Box) -> float:
+        """The share of this box's area that lies inside `outer`."""
+        ix = min(outer.x2, self.x2) - max(outer.x1, self.x1)
+        iy = min(outer.y2, self.y2) - max(outer.y1, self.y1)
+        return ix * iy / self.area if ix > 0 and iy > 0 and self.area > 0 else 0.0
+
     def union(self, other: Box) -> Box:
         """The smallest box holding both."""
         return Box(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -74,7 +73,7 @@ def bench_still(config_path: Path, frames: int = 500) -> tuple[float, float]:
     classifier = ClassifierVotes(SpeciesClassifier(config.model.path, config.model.card, threads=1))
     detector = build_detector(config, (source.width, source.height))
     pipeline = build_pipeline(
-        replace(config), detector, classifier, (source.width, source.height), source.fps, run_id="still"
+        config, detector, classifier, (source.width, source.height), source.fps, run_id="still"
     )
     times = []
     for frame in source:

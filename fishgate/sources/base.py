@@ -59,12 +59,33 @@ class FrameSource(Protocol):
 class SourceBase:
     """Closing, the context manager and the closed-source check, shared by all sources.
 
-    Subclasses implement `_frames()` (the generator behind `__iter__`), `_release()`
-    (free the device or file; called once) and `_describe()` (names the source in
-    messages).
+    Subclasses set `_fps`, `_width`, `_height` (and `_frame_count` if the source has an
+    end) when opened, and implement `_frames()` (the generator behind `__iter__`),
+    `_release()` (free the device or file; called once) and `_describe()` (names the
+    source in messages).
     """
 
     _closed: bool = False
+    _fps: float
+    _width: int
+    _height: int
+    _frame_count: int | None = None  # None: live, or a file that does not say
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def width(self) -> int:
+        return self._width
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def frame_count(self) -> int | None:
+        return self._frame_count
 
     def __iter__(self) -> Iterator[Frame]:
         # Checked here, not inside the generator, so `iter(closed_source)` fails at once.

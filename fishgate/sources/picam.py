@@ -52,22 +52,6 @@ class PicameraSource(SourceBase):
             raise
         self._height, self._width = int(self._pending[0].shape[0]), int(self._pending[0].shape[1])
 
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def width(self) -> int:
-        return self._width
-
-    @property
-    def height(self) -> int:
-        return self._height
-
-    @property
-    def frame_count(self) -> int | None:
-        return None  # live: no end
-
     def _describe(self) -> str:
         return "the Pi camera"
 

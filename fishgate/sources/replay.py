@@ -66,25 +66,6 @@ class ReplaySource(SourceBase):
         # Sizes from a decoded frame, not the header: decoders may rotate or crop.
         self._height, self._width = int(first.shape[0]), int(first.shape[1])
 
-    # -- the FrameSource properties -------------------------------------------------
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def width(self) -> int:
-        return self._width
-
-    @property
-    def height(self) -> int:
-        return self._height
-
-    @property
-    def frame_count(self) -> int | None:
-        """Frames the container's header claims (None if it does not say)."""
-        return self._frame_count
-
     # -- replay specifics ------------------------------------------------------------
 
     @property

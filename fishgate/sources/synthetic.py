@@ -67,6 +67,8 @@ class SyntheticFish:
 
 
 class SyntheticSource(SourceBase):
+    _frame_count: int  # always known: the scene has a fixed length
+
     def __init__(
         self,
         *,
@@ -89,28 +91,12 @@ class SyntheticSource(SourceBase):
         self._width = width
         self._height = height
         self._fps = float(fps)
-        self._frames_total = frames
+        self._frame_count = frames
         self._fish = tuple(fish)
         self._seed = seed
         self._noise = noise
         self._background = _background(width, height, seed)
         self._next_index = 0
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def width(self) -> int:
-        return self._width
-
-    @property
-    def height(self) -> int:
-        return self._height
-
-    @property
-    def frame_count(self) -> int | None:
-        return self._frames_total
 
     @property
     def fish(self) -> tuple[SyntheticFish, ...]:
@@ -119,10 +105,10 @@ class SyntheticSource(SourceBase):
     def seek(self, index: int) -> None:
         """Make `index` the next frame iteration yields; SourceError if it does not exist."""
         self._check_open()
-        if not 0 <= index < self._frames_total:
+        if not 0 <= index < self._frame_count:
             raise SourceError(
                 f"cannot seek to frame {index} in {self._describe()}:"
-                f" it has frames 0..{self._frames_total - 1}"
+                f" it has frames 0..{self._frame_count - 1}"
             )
         self._next_index = index
 
@@ -150,7 +136,7 @@ class SyntheticSource(SourceBase):
         return canvas
 
     def _describe(self) -> str:
-        return f"synthetic scene ({self._width}x{self._height}, {self._frames_total} frames)"
+        return f"synthetic scene ({self._width}x{self._height}, {self._frame_count} frames)"
 
     def _release(self) -> None:
         pass  # nothing held
@@ -159,7 +145,7 @@ class SyntheticSource(SourceBase):
         while True:
             self._check_open()
             index = self._next_index
-            if index >= self._frames_total:
+            if index >= self._frame_count:
                 return
             self._next_index += 1
             yield Frame(self.render(index), index / self._fps, index)

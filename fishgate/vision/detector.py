@@ -353,7 +353,7 @@ class FishDetector:
         depth = box.height / max(box.width, 1.0)
         if depth > MERGED_DEEP or depth < MERGED_LONG:
             return True
-        return sum(_covers(box, b) for b, _ in self._previous) >= 2
+        return sum(b.share_inside(box) >= 0.5 for b, _ in self._previous) >= 2
 
     def _entering(self, box: Box) -> bool:
         """Whether the box is the front of a fish coming in at the left or right border:
@@ -407,13 +407,6 @@ def _capped_rate(dt: float, tau_s: float) -> float:
 def _noise(diff: U8) -> float:
     """The noise level of a difference picture: its median, on every other row and column."""
     return median_u8(np.ascontiguousarray(diff[::2, ::2]))
-
-
-def _covers(outer: Box, inner: Box) -> bool:
-    """Whether at least half of `inner` lies inside `outer`."""
-    ix = min(outer.x2, inner.x2) - max(outer.x1, inner.x1)
-    iy = min(outer.y2, inner.y2) - max(outer.y1, inner.y1)
-    return ix > 0 and iy > 0 and ix * iy >= 0.5 * inner.area
 
 
 def _end_to_end(a: Rect, b: Rect) -> bool:

@@ -118,13 +118,6 @@ class Track:
         return Box(lo, max(0.0, b.y1), hi, min(frame_height, b.y2))
 
 
-def _share_inside(inner: Box, outer: Box) -> float:
-    """The share of `inner`'s area that lies inside `outer`."""
-    ix = min(outer.x2, inner.x2) - max(outer.x1, inner.x1)
-    iy = min(outer.y2, inner.y2) - max(outer.y1, inner.y1)
-    return ix * iy / inner.area if ix > 0 and iy > 0 and inner.area > 0 else 0.0
-
-
 def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | None:
     """x displacement between two observations, from the parts not cut by the frame."""
     left_cut = a.box.x1 <= 1 or b.box.x1 <= 1
@@ -223,7 +216,7 @@ class Tracker:
         dets = [det for _, det in pairs]
         still_lonely = []
         for det in lonely:
-            inside = [(_share_inside(det.box, p), i) for i, p in enumerate(predicted)]
+            inside = [(det.box.share_inside(p), i) for i, p in enumerate(predicted)]
             share, i = max(inside)
             track = pairs[i][0]
             # only a fish seen whole before, and cut short in this frame, can have lost a piece
@@ -264,7 +257,7 @@ class Tracker:
             pred = track.predict(t, self.frame_width, self.frame_height)
             if pred.width < MIN_SHARED_IN_VIEW * track.length_px:
                 continue  # (nearly) out of the picture: it left, it is not hiding
-            share, i = max((_share_inside(pred, d.box), i) for i, d in enumerate(dets))
+            share, i = max((pred.share_inside(d.box), i) for i, d in enumerate(dets))
             if share >= SHARED_INSIDE:
                 sharing.setdefault(i, []).append(track)
         out = []

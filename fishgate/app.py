@@ -10,20 +10,26 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fishgate.clock import Clock, MonotonicClock
 from fishgate.config import SiteConfig
 from fishgate.errors import SourceError
 from fishgate.hw.gate import Gate, build_gate
-from fishgate.pipeline import Classifier, Detector
+from fishgate.pipeline import Classifier, Detector, Pipeline
+from fishgate.recorder import PassageRecorder
 from fishgate.replay import EventLog, ReplayStats, build_pipeline, run
 from fishgate.sources.base import FrameSource
+from fishgate.store import PassageStore
+from fishgate.telemetry.status import Reading, TrapStatus
+
+if TYPE_CHECKING:
+    from fishgate.telemetry.mqtt import MqttPublisher
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +111,27 @@ def run_trap(
     clock: Clock | None = None,
     progress: bool = False,
     mode: str = "auto",
+    drain_timeout_s: float = 0.0,
 ) -> ReplayStats:
-    """Run until the source ends or a signal arrives; the gate is made safe whatever happens."""
+    """Run until the source ends or a signal arrives; the gate is made safe whatever happens.
+
+    Every passage is stored (SQLite, with its snapshot and outbox message) before the
+    next frame; with an [mqtt] section a publisher thread drains the outbox, and
+    waits up to `drain_timeout_s` at the end for what is still in it.
+    """
     clock = clock or MonotonicClock()
     run_id = f"{config.site.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     stats = ReplayStats()
+    store: PassageStore | None = None
+    publisher: MqttPublisher | None = None
     try:
+        store = PassageStore(config.storage.path, config.storage.snapshots)
+        recorder = PassageRecorder(store, config.site.name, config.site.timezone, parts.model_version)
+        status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
+        publisher = _publisher(config, status, parts.model_version)
+        if publisher is not None:
+            recorder.on_recorded = lambda stored: publisher.wake()
+            publisher.start()
         pipeline = build_pipeline(
             config,
             parts.detector,
@@ -122,8 +143,18 @@ def run_trap(
             model_version=parts.model_version,
         )
         pipeline.scheduler.set_mode(mode)
+        steer = _mode_commands(publisher, status) if publisher is not None else None
         with stop_on_signals():
-            return run(pipeline, parts.source, events, parts.source.frame_count, progress, stats)
+            return run(
+                pipeline,
+                parts.source,
+                events,
+                parts.source.frame_count,
+                progress,
+                stats,
+                observers=(recorder, status),
+                before_step=steer,
+            )
     except Shutdown as why:
         log.warning("stopping on %s; gate to its safe position", why)
         return stats
@@ -135,3 +166,61 @@ def run_trap(
             parts.gate.close()
         finally:
             parts.source.close()
+            if publisher is not None:
+                publisher.stop(drain_timeout_s)
+            if store is not None:
+                store.close()
+
+
+def _sensors(config: SiteConfig) -> dict[str, Reading]:
+    return {name: Reading(s.path, s.scale) for name, s in config.sensors.items()}
+
+
+def _publisher(config: SiteConfig, status: TrapStatus, version: str) -> MqttPublisher | None:
+    """The MQTT publisher, or None with no [mqtt] section: passages then wait in the outbox."""
+    if config.mqtt is None:
+        return None
+    from fishgate.telemetry.mqtt import MqttPublisher
+
+    return MqttPublisher(
+        config.mqtt,
+        config.site.name,
+        config.site.timezone,
+        config.site.season_start,
+        config.storage.path,
+        status=status,
+        config_echo=config_echo(config),
+        version=version,
+    )
+
+
+def _mode_commands(publisher: MqttPublisher, status: TrapStatus) -> Callable[[Pipeline], None]:
+    """Apply gate-mode commands from MQTT between frames, in the pipeline thread."""
+
+    def steer(pipeline: Pipeline) -> None:
+        while not publisher.commands.empty():
+            mode = publisher.commands.get_nowait()
+            pipeline.scheduler.set_mode(mode)
+            status.set_mode(mode)
+            log.warning("gate mode is now %s (MQTT command)", mode)
+
+    return steer
+
+
+def config_echo(config: SiteConfig) -> dict[str, Any]:
+    """What the trap runs with, for the retained config topic: no passwords, no keys."""
+    return {
+        "site": config.site.name,
+        "timezone": config.site.timezone,
+        "season_start": config.site.season_start,
+        "source": config.source.kind,
+        "px_per_cm": config.geometry.px_per_cm,
+        "counting_line_x": config.geometry.counting_line_x,
+        "upstream": config.geometry.upstream,
+        "gate": {"kind": config.gate.kind, "travel_s": config.gate.travel_s, "idle": config.gate.idle,
+                 "safe": config.gate.safe},
+        "tank_species": sorted(config.decision.tank_species),
+        "safe_route": config.decision.safe_route,
+        "model": config.model.path.name,
+        "decide_confidence": config.model.decide_confidence,
+    }  # fmt: skip

@@ -12,8 +12,10 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fishgate.errors import ConfigError
 from fishgate.types import INVASIVE, ROUTES, SPECIES
@@ -38,6 +40,7 @@ def bundled_path(name: str) -> Path:
 class SiteInfo:
     name: str
     timezone: str = "Europe/Oslo"
+    season_start: str = "01-01"  # MM-DD: the season's counts run from this day each year
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,17 @@ class MqttConfig:
     topic_prefix: str = "fishgate"
     keepalive_s: int = 60
     tls: TlsConfig | None = None
+    stats_interval_s: float = 60.0
+    discovery: bool = True  # Home Assistant MQTT discovery
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """A number read from a file (sysfs / hwmon), times scale: e.g. battery volts."""
+
+    path: Path
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,7 @@ class SiteConfig:
     storage: StorageConfig
     detection: DetectionConfig = DetectionConfig()
     mqtt: MqttConfig | None = None
+    sensors: dict[str, SensorConfig] = field(default_factory=dict)  # name -> reading, in stats
     origin: Path | None = field(default=None, compare=False)
 
 
@@ -253,6 +268,9 @@ class _Table:
             raise self.fail(name, f"must be a table ([{self.key(name)}]), got {value!r}")
         return _Table(value, self.key(name), self._base)
 
+    def names(self) -> list[str]:
+        return list(self._data)
+
     def raw(self, name: str, default: Any = _REQUIRED) -> Any:
         return self._raw(name, default)
 
@@ -270,9 +288,25 @@ def _required(table: _Table | None) -> _Table:
 
 
 def _site(t: _Table) -> SiteInfo:
-    info = SiteInfo(name=t.string("name"), timezone=t.string("timezone", "Europe/Oslo"))
+    info = SiteInfo(
+        name=t.string("name"),
+        timezone=t.string("timezone", "Europe/Oslo"),
+        season_start=t.string("season_start", "01-01"),
+    )
     if not info.name.strip():
         raise t.fail("name", "must not be empty")
+    if any(c in info.name for c in "/#+"):
+        raise t.fail("name", f"is part of MQTT topics and must not hold '/', '#' or '+', got {info.name!r}")
+    try:
+        ZoneInfo(info.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise t.fail(
+            "timezone", f"unknown time zone {info.timezone!r}; use an IANA name like 'Europe/Oslo'"
+        ) from None
+    try:
+        datetime.strptime(f"2024-{info.season_start}", "%Y-%m-%d")
+    except ValueError:
+        raise t.fail("season_start", f"expected MM-DD such as '06-01', got {info.season_start!r}") from None
     t.finish()
     return info
 
@@ -437,6 +471,9 @@ def _mqtt(t: _Table) -> MqttConfig:
         topic_prefix=t.string("topic_prefix", "fishgate"),
         keepalive_s=t.number("keepalive_s", 60, ge=5, le=3600, integer=True),
         tls=_tls(tls_t) if tls_t is not None else None,
+        stats_interval_s=t.number("stats_interval_s", 60.0, ge=1, le=86400),
+        discovery=t.boolean("discovery", True),
+        discovery_prefix=t.string("discovery_prefix", "homeassistant"),
     )
     if not mqtt.host:
         raise t.fail("host", "must not be empty")
@@ -446,6 +483,19 @@ def _mqtt(t: _Table) -> MqttConfig:
         raise t.fail("username", "is required when a password is set")
     t.finish()
     return mqtt
+
+
+def _sensors(t: _Table | None) -> dict[str, SensorConfig]:
+    if t is None:
+        return {}
+    sensors = {}
+    for name in t.names():
+        sensor_t = t.table(name)
+        assert sensor_t is not None
+        sensors[name] = SensorConfig(path=sensor_t.path("path"), scale=sensor_t.number("scale", 1.0))
+        sensor_t.finish()
+    t.finish()
+    return sensors
 
 
 def _storage(t: _Table) -> StorageConfig:
@@ -470,6 +520,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, origin: Path | None = 
         storage=_storage(_required(root.table("storage"))),
         detection=_detection(root.table("detection", required=False)),
         mqtt=_mqtt(mqtt_t) if mqtt_t is not None else None,
+        sensors=_sensors(root.table("sensors", required=False)),
         origin=origin,
     )
     root.finish()

@@ -42,3 +42,9 @@ class PassageLogError(FishgateError, ValueError):
 
 class ModelError(FishgateError, ValueError):
     """A species model or its card is missing, corrupt or inconsistent."""
+
+
+class StoreError(FishgateError, OSError):
+    """The local store cannot be opened or written (disk full, damaged file, permissions)."""
+
+    exit_status = ExitStatus.ERROR

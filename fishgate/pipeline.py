@@ -19,6 +19,7 @@ from fishgate.config import Geometry
 from fishgate.decision.policy import Decision, RoutePolicy, gate_arrival
 from fishgate.decision.scheduler import GateCommand, GateScheduler
 from fishgate.types import UNKNOWN, Detection, Frame, Passage
+from fishgate.vision.snapshot import BestViews
 from fishgate.vision.tracker import Track, Tracker
 
 _T = TypeVar("_T")
@@ -46,6 +47,7 @@ class StepResult:
     decisions: list[tuple[int, Decision]] = field(default_factory=list)
     command: GateCommand | None = None
     passages: list[Passage] = field(default_factory=list)
+    snapshots: dict[str, np.ndarray] = field(default_factory=dict)  # passage id -> best view
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -74,6 +76,7 @@ class Pipeline:
         self.passage_id = passage_id
         self.model_version = model_version
         self.decisions: dict[int, Decision] = {}
+        self.views = BestViews()
         self._pending: dict[int, tuple[Track, str]] = {}  # ended tracks waiting for the gate
         self._last = (0, 0.0)
 
@@ -92,7 +95,12 @@ class Pipeline:
         for track in ended:
             self._end(track, frame.index, frame.t)
         self._last = (frame.index, frame.t)
-        result.passages = self._ready_passages()
+        ready = self._ready_passages()
+        result.passages = [passage for _, passage in ready]
+        for track_id, passage in ready:
+            view = self.views.take(track_id)
+            if view is not None:
+                result.snapshots[passage.id] = view
         return result
 
     def finish(self) -> list[Track]:
@@ -101,6 +109,7 @@ class Pipeline:
         unfinished = self.tracker.finish()
         unfinished += [track for track, _ in self._pending.values()]
         self._pending.clear()
+        self.views.clear()
         return unfinished
 
     def _vote(self, frame: Frame, seen: list[Track]) -> None:
@@ -110,7 +119,9 @@ class Pipeline:
             return
         crops = [Detection(tr.last.box, label=tr.last.label) for tr in wanting]
         for track, probs in zip(wanting, self.classifier(frame.image, crops), strict=True):
-            track.add_vote(probs, weak=track.last.edge_cut or track.last.merged)
+            weak = track.last.edge_cut or track.last.merged
+            track.add_vote(probs, weak=weak)
+            self.views.offer(track.id, frame.image, track.last.box, max(probs.values()), whole=not weak)
 
     def _wants_votes(self, track: Track) -> bool:
         clean = not track.last.edge_cut and not track.last.merged
@@ -142,6 +153,7 @@ class Pipeline:
         if direction is None:
             self.decisions.pop(track.id, None)
             self.scheduler.cancel(track.id)
+            self.views.drop(track.id)
             return
         if direction == "downstream":
             self.scheduler.cancel(track.id)
@@ -159,14 +171,14 @@ class Pipeline:
             if arrival is not None:
                 self.scheduler.book(track.id, decision.route, *arrival)
 
-    def _ready_passages(self) -> list[Passage]:
-        """Passages whose fate is known: upstream fish once their head has reached the gate."""
+    def _ready_passages(self) -> list[tuple[int, Passage]]:
+        """(track id, passage) whose fate is known: upstream fish once their head has reached the gate."""
         ready = []
         for track_id, (track, direction) in list(self._pending.items()):
             booked = self.scheduler.bookings.get(track_id)
             if direction == "upstream" and booked is not None and booked.head_t > self._last[1]:
                 continue
-            ready.append(self._passage(track, direction))
+            ready.append((track_id, self._passage(track, direction)))
             del self._pending[track_id]
         return ready
 

@@ -8,9 +8,9 @@ EVALUATION.md, gate commands beside them as `"event": "gate"` records.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -87,6 +87,12 @@ class ReplayStats:
     timings_ms: dict[str, list[float]] = field(default_factory=dict)
 
 
+class StepObserver(Protocol):
+    """Told of every step's result in the pipeline thread (the store, the live stats)."""
+
+    def observe(self, result: StepResult) -> None: ...
+
+
 class EventLog:
     """JSON Lines: one passage (or gate command) per line, flushed as written."""
 
@@ -105,17 +111,25 @@ def run(
     total: int | None = None,
     progress: bool = True,
     stats: ReplayStats | None = None,
+    observers: Sequence[StepObserver] = (),
+    before_step: Callable[[Pipeline], None] | None = None,
 ) -> ReplayStats:
     """Step every frame; passages and gate commands are logged the moment they happen.
 
     Pass `stats` to keep what was gathered if a signal or error ends the run early.
+    `observers` see every step's result; `before_step` may steer the pipeline between
+    frames (a gate-mode command from MQTT).
     """
     stats = stats if stats is not None else ReplayStats()
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, mininterval=0.5)
     try:
         for frame in frames:
+            if before_step is not None:
+                before_step(pipeline)
             result = pipeline.step(frame)
             _record(result, stats, log)
+            for observer in observers:
+                observer.observe(result)
             bar.update(1)
             bar.set_postfix(passages=len(stats.passages), refresh=False)
         for track in pipeline.finish():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from fishgate.app import LiveParts, run_trap
 from fishgate.clock import FakeClock
-from fishgate.config import ServoConfig, load_config
+from fishgate.config import ServoConfig, SiteConfig, StorageConfig, load_config
 from fishgate.errors import SourceError
 from fishgate.hw.gate import ServoGate
 from fishgate.sources.synthetic import SyntheticFish, SyntheticSource
@@ -42,6 +44,12 @@ class StageThatFails:
 
 
 @pytest.fixture
+def config(tmp_path: Path) -> SiteConfig:
+    """The sample chute's config, its store in a temporary folder."""
+    return replace(CONFIG, storage=StorageConfig(tmp_path / "store.db", tmp_path / "snapshots"))
+
+
+@pytest.fixture
 def factory() -> Iterator[MockFactory]:
     f = MockFactory(pin_class=MockPWMPin)
     yield f
@@ -58,9 +66,9 @@ def _pulses(factory: MockFactory) -> list[float]:
     return [s.state for s in factory.pin(18).states]
 
 
-def test_gate_goes_safe_after_sigterm(factory: MockFactory) -> None:
+def test_gate_goes_safe_after_sigterm(factory: MockFactory, config: SiteConfig) -> None:
     parts, gate = _parts(factory, StageThatFails(30, lambda: os.kill(os.getpid(), signal.SIGTERM)))
-    stats = run_trap(CONFIG, parts, None)
+    stats = run_trap(config, parts, None)
     assert stats.frames == 29  # stopped at the frame the signal arrived in
     pulses = _pulses(factory)
     assert RIVER_DUTY in [pytest.approx(p) for p in pulses]  # it was working: idle is river
@@ -69,13 +77,13 @@ def test_gate_goes_safe_after_sigterm(factory: MockFactory) -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
-def test_gate_goes_safe_after_an_exception_in_a_stage(factory: MockFactory) -> None:
+def test_gate_goes_safe_after_an_exception_in_a_stage(factory: MockFactory, config: SiteConfig) -> None:
     def boom() -> None:
         raise ZeroDivisionError("a bug in a stage")
 
     parts, gate = _parts(factory, StageThatFails(10, boom))
     with pytest.raises(ZeroDivisionError):
-        run_trap(CONFIG, parts, None)
+        run_trap(config, parts, None)
     assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
     assert gate.route == "tank"
 
@@ -88,9 +96,9 @@ class CameraThatDies(SyntheticSource):
             yield frame
 
 
-def test_gate_goes_safe_when_the_camera_disappears(factory: MockFactory) -> None:
+def test_gate_goes_safe_when_the_camera_disappears(factory: MockFactory, config: SiteConfig) -> None:
     parts, gate = _parts(factory, StageThatFails(-1, lambda: None), source=CameraThatDies(frames=100))
     with pytest.raises(SourceError, match="stopped delivering"):
-        run_trap(CONFIG, parts, None)
+        run_trap(config, parts, None)
     assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
     assert gate.route == "tank"

@@ -1,0 +1,65 @@
+"""Every counted fish goes to the local store the moment the pipeline counts it.
+
+The passage row, its snapshot and its MQTT message (in the outbox) are written
+together, before the next frame is looked at: the store is the one place a
+passage lives, whether or not a broker is ever reachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from fishgate.pipeline import StepResult
+from fishgate.store import OutboxMessage, PassageStore, StoredPassage
+from fishgate.telemetry.messages import PASSAGE_SUFFIX, passage_payload
+
+
+def _passage_message(stored: StoredPassage) -> list[OutboxMessage]:
+    return [OutboxMessage(PASSAGE_SUFFIX, passage_payload(stored))]
+
+
+class PassageRecorder:
+    """A step observer: stores the passages of each step with their wall-clock time."""
+
+    def __init__(
+        self,
+        store: PassageStore,
+        site: str,
+        timezone: str,
+        model_version: str,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.site = site
+        self.zone = ZoneInfo(timezone)
+        self.model_version = model_version
+        self.wall_clock = wall_clock
+        self._origin: tuple[float, datetime] | None = None
+        self.recorded = 0
+        self.on_recorded: Callable[[StoredPassage], None] | None = None
+
+    def observe(self, result: StepResult) -> None:
+        if self._origin is None:
+            self._origin = (result.t, self.wall_clock())
+        for passage in result.passages:
+            when = self.time_of(result.t)
+            stored = self.store.record(
+                passage,
+                site=self.site,
+                time=when,
+                local=when.astimezone(self.zone),
+                model_version=self.model_version,
+                snapshot=result.snapshots.get(passage.id),
+                messages=_passage_message,
+            )
+            self.recorded += 1
+            if self.on_recorded:
+                self.on_recorded(stored)
+
+    def time_of(self, t: float) -> datetime:
+        """Wall-clock time of frame time t: the first frame seen is 'now', later ones follow it."""
+        assert self._origin is not None
+        t0, wall0 = self._origin
+        return wall0 + timedelta(seconds=t - t0)

@@ -1,0 +1,341 @@
+"""The local store: one SQLite file that survives power cuts and holds every passage.
+
+- WAL journal with `synchronous=FULL`: a committed passage is on disk before
+  `record()` returns, and a power cut mid-write leaves the last committed state.
+- A passage, its outbox messages and the name of its snapshot go in ONE
+  transaction, so a passage is never stored without the message that publishes it.
+- Counts are queries over passages (per local day or hour at the site), never
+  separate counters that could drift.
+- The schema is versioned with `PRAGMA user_version`; `MIGRATIONS[n]` brings a
+  file from version n to n + 1, each in its own transaction.
+
+One `PassageStore` per thread (sqlite3 connections stay in their thread): the
+pipeline records, the MQTT publisher reads and deletes outbox rows.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fishgate.errors import StoreError
+from fishgate.types import Passage
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: passages, their outbox
+    """
+    CREATE TABLE passages (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        time TEXT NOT NULL,                -- UTC, ISO 8601, when the passage was counted
+        day TEXT NOT NULL,                 -- local date at the site: the biologist's day
+        hour INTEGER NOT NULL,             -- local hour 0-23
+        species TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('upstream', 'downstream')),
+        route TEXT CHECK (route IS NULL OR route IN ('river', 'tank')),
+        first_frame INTEGER NOT NULL,
+        last_frame INTEGER NOT NULL,
+        decision_frame INTEGER,
+        length_cm REAL,
+        model_version TEXT NOT NULL,
+        snapshot TEXT,                     -- relative to the snapshot folder
+        extra TEXT NOT NULL DEFAULT '{}'   -- flags, votes, decided_by, ... (JSON object)
+    );
+    CREATE INDEX passages_by_day ON passages (day, species, direction);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,               -- below the site's topic root, e.g. 'passage'
+        payload TEXT NOT NULL,
+        retain INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+log = logging.getLogger(__name__)
+SNAPSHOT_QUALITY = 90  # JPEG quality of the fish pictures biologists look at
+
+_PASSAGE_COLUMNS = (
+    "id, site, time, day, hour, species, confidence, direction, route, first_frame, last_frame, "
+    "decision_frame, length_cm, model_version, snapshot, extra"
+)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str  # below the site's topic root
+    payload: str
+    retain: bool = False
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    topic: str
+    payload: str
+    retain: bool
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    """A passage as the store keeps it: the EVALUATION.md record plus where and when."""
+
+    passage: Passage
+    site: str
+    time: datetime  # UTC
+    day: date  # local at the site
+    hour: int
+    model_version: str
+    snapshot: str | None  # relative to the snapshot folder
+
+    def to_record(self) -> dict[str, Any]:
+        record = self.passage.to_record()
+        record.update(site=self.site, time=self.time.isoformat(), model=self.model_version)
+        record["snapshot"] = self.snapshot
+        return record
+
+
+@dataclass(frozen=True)
+class CountRow:
+    period: str  # a day (YYYY-MM-DD) or an hour (YYYY-MM-DD HH)
+    species: str
+    direction: str
+    count: int
+
+
+class PassageStore:
+    def __init__(self, path: Path, snapshots: Path | None = None, timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self.snapshots = Path(snapshots) if snapshots else self.path.parent / "snapshots"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc} (check storage.path)") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"{self.path}: not a fishgate store or damaged ({exc}); "
+                "move it aside and fishgate starts a new one"
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PassageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema version {version} is newer than this fishgate knows "
+                f"({SCHEMA_VERSION}); upgrade fishgate"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            with self._transaction():
+                # executescript would commit on its own; statements one by one stay in ours
+                for statement in _statements(MIGRATIONS[step]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {step + 1}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:  # SQLite itself rolls back on SQLITE_FULL
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from None
+
+    # -- writing -------------------------------------------------------------
+
+    def record(
+        self,
+        passage: Passage,
+        site: str,
+        time: datetime,
+        local: datetime,
+        model_version: str,
+        snapshot: np.ndarray | None = None,
+        messages: Callable[[StoredPassage], Sequence[OutboxMessage]] = lambda stored: (),
+    ) -> StoredPassage:
+        """Store one passage, its snapshot and the outbox messages made of it; durable on return."""
+        name = self._write_snapshot(passage.id, local.date(), snapshot) if snapshot is not None else None
+        stored = StoredPassage(
+            passage, site, time.astimezone(UTC), local.date(), local.hour, model_version, name
+        )
+        extra = {k: v for k, v in passage.extra if k != "model"}
+        with self._transaction():
+            self._db.execute(
+                f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                (
+                    passage.id, site, stored.time.isoformat(), stored.day.isoformat(), stored.hour,
+                    passage.species, passage.confidence, passage.direction, passage.route,
+                    passage.first_frame, passage.last_frame, passage.decision_frame, passage.length_cm,
+                    model_version, name, json.dumps(extra),
+                ),
+            )  # fmt: skip
+            now = datetime.now(UTC).isoformat()
+            self._db.executemany(
+                "INSERT INTO outbox (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
+                [(m.topic, m.payload, int(m.retain), now) for m in messages(stored)],
+            )
+        return stored
+
+    def _write_snapshot(self, passage_id: str, day: date, image: np.ndarray) -> str | None:
+        """The JPEG of the fish, written before its passage row (an orphan picture is harmless)."""
+        name = f"{day.isoformat()}/{_safe_name(passage_id)}.jpg"
+        path = self.snapshots / name
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
+        if not ok:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("wb") as f:
+                f.write(jpeg.tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # the count matters more than its picture: try to record the passage without it
+                log.error("%s: disk full, passage %s stored without its snapshot", path, passage_id)
+                return None
+            raise StoreError(f"{path}: cannot write snapshot: {exc} (check storage.snapshots)") from None
+        return name
+
+    def ack(self, seqs: Sequence[int]) -> None:
+        """The broker has the messages: they leave the outbox."""
+        if seqs:
+            with self._transaction():
+                self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    # -- reading -------------------------------------------------------------
+
+    def outbox(self, limit: int, after: int = 0) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        return [OutboxRow(seq, topic, payload, bool(retain)) for seq, topic, payload, retain in rows]
+
+    def outbox_length(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def passages(
+        self, start: date | None = None, end: date | None = None, species: str | None = None
+    ) -> list[StoredPassage]:
+        """Passages of local days start..end (both included), oldest first."""
+        where, params = _day_range(start, end)
+        if species:
+            where.append("species = ?")
+            params.append(species)
+        sql = f"SELECT {_PASSAGE_COLUMNS} FROM passages"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(sql + " ORDER BY time, rowid", params).fetchall()
+        return [_stored(row) for row in rows]
+
+    def counts(self, start: date | None = None, end: date | None = None, by: str = "day") -> list[CountRow]:
+        """Passages per day (or hour) x species x direction for local days start..end."""
+        period = {"day": "day", "hour": "day || ' ' || printf('%02d', hour)"}[by]
+        where, params = _day_range(start, end)
+        sql = f"SELECT {period} AS period, species, direction, COUNT(*) FROM passages"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        sql += " GROUP BY period, species, direction ORDER BY period, species, direction"
+        return [CountRow(*row) for row in self._db.execute(sql, params).fetchall()]
+
+    def totals(self, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
+        """species -> direction -> passages over local days start..end."""
+        totals: dict[str, dict[str, int]] = {}
+        for row in self.counts(start, end):
+            by_direction = totals.setdefault(row.species, {})
+            by_direction[row.direction] = by_direction.get(row.direction, 0) + row.count
+        return totals
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _day_range(start: date | None, end: date | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if start:
+        where.append("day >= ?")
+        params.append(start.isoformat())
+    if end:
+        where.append("day <= ?")
+        params.append(end.isoformat())
+    return where, params
+
+
+def _stored(row: tuple[Any, ...]) -> StoredPassage:
+    (pid, site, time, day, hour, species, confidence, direction, route, first, last, decided,
+     length, model, snapshot, extra) = row  # fmt: skip
+    passage = Passage(
+        id=pid,
+        species=species,
+        confidence=confidence,
+        direction=direction,
+        route=route,
+        first_frame=first,
+        last_frame=last,
+        decision_frame=decided,
+        length_cm=length,
+        extra=tuple(json.loads(extra).items()),
+    )
+    return StoredPassage(
+        passage, site, datetime.fromisoformat(time), date.fromisoformat(day), hour, model, snapshot
+    )
+
+
+def _safe_name(passage_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in passage_id)
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return f"{path}: refused to store a record ({text}); a passage id must be stored only once"
+    if "full" in text:
+        return f"{path}: disk full, the passage was not stored ({text}); free space on that disk"
+    if "locked" in text:
+        return f"{path}: the store is locked by another process ({text}); is a second fishgate running?"
+    if "readonly" in text:
+        return f"{path}: the store is read-only ({text}); check the file's permissions"
+    return f"{path}: store write failed: {text}"

@@ -1,0 +1,314 @@
+"""Offline-first MQTT: the outbox drained to the broker at QoS 1. The only paho importer.
+
+- The pipeline never waits for the network: it writes passages (and their outbox
+  rows) to the store; this publisher's own thread reads the outbox with its own
+  SQLite connection and publishes.
+- A row leaves the outbox only when the broker acknowledged its message id
+  (paho's `on_publish` for QoS 1 = PUBACK). Unacknowledged messages are resent by
+  paho after a reconnect (persistent session: clean_session=False, fixed client
+  id); after a restart the rows are simply sent again, with the same passage id.
+- paho's own network thread reconnects with backoff (1 s doubling to 2 min).
+- State is retained and republished on every connect: availability (with a Last
+  Will saying "offline"), counts for today and the season (queries over the
+  store, so they always equal `fishgate counts`), gate state, config echo, Home
+  Assistant discovery.
+- Commands (gate mode) arrive on paho's thread, are checked here, and are handed
+  to the pipeline thread through a queue; a bad one is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from fishgate.config import MqttConfig
+from fishgate.store import PassageStore
+from fishgate.telemetry.discovery import discovery_messages
+from fishgate.telemetry.messages import (
+    CommandRejected,
+    Topics,
+    config_payload,
+    counts_payload,
+    gate_payload,
+    parse_mode_command,
+    stats_payload,
+)
+from fishgate.telemetry.status import TrapStatus
+
+log = logging.getLogger(__name__)
+
+WINDOW = 100  # outbox rows published and not yet acknowledged, at most
+WAKE_S = 0.5  # the drain thread looks at the outbox at least this often
+BACKOFF_S = (1, 120)  # paho's reconnect delay: first try, longest wait
+
+
+class MqttPublisher:
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        site: str,
+        timezone: str,
+        season_start: str,
+        store_path: Path,
+        status: TrapStatus | None = None,
+        config_echo: Mapping[str, Any] | None = None,
+        version: str = "",
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.mqtt = mqtt
+        self.site = site
+        self.zone = ZoneInfo(timezone)
+        self.season_start = season_start
+        self.store_path = store_path
+        self.status = status
+        self.config_echo = dict(config_echo or {})
+        self.version = version
+        self.wall_clock = wall_clock
+        self.topics = Topics(mqtt.topic_prefix, site)
+        self.commands: queue.SimpleQueue[str] = queue.SimpleQueue()  # accepted gate modes
+        self.rejected = 0
+        self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()  # mids from paho's thread
+        self._inflight: dict[int, int] = {}  # mid -> outbox seq, drain thread only
+        self._sent_upto = 0  # highest outbox seq published by this process
+        self._connected = threading.Event()
+        self._announce = threading.Event()  # (re)connected: publish retained state again
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._drained = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+        self._last_stats = 0.0
+        self._last_counts: tuple[date, float] | None = None
+        self._gate_version = -1
+
+    # -- life cycle (pipeline thread) ------------------------------------------
+
+    def start(self) -> None:
+        m = self.mqtt
+        self._client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._drain_loop, name="fishgate-mqtt", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New rows are in the outbox."""
+        self._drained.clear()
+        self._wake.set()
+
+    def stop(self, drain_timeout_s: float = 0.0) -> None:
+        """Wait up to drain_timeout_s for the outbox to empty, say "offline", disconnect."""
+        if drain_timeout_s > 0:
+            self.wake()
+            if not self._drained.wait(drain_timeout_s):
+                log.warning(
+                    "MQTT: outbox not empty after %.0f s; the rest goes at the next start", drain_timeout_s
+                )
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._connected.is_set():
+            info = self._client.publish(self.topics.availability, "offline", qos=1, retain=True)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # -- paho callbacks (paho's network thread) --------------------------------
+
+    def _make_client(self) -> paho.Client:
+        m = self.mqtt
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=m.client_id or f"fishgate-{self.site}",
+            clean_session=False,  # the broker keeps our session (and queued commands) across drops
+            protocol=paho.MQTTv311,
+        )
+        if m.username is not None:
+            client.username_pw_set(m.username, m.password)
+        if m.tls is not None:
+            client.tls_set(
+                ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
+                certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                keyfile=str(m.tls.key_file) if m.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(m.tls.insecure)
+        client.will_set(self.topics.availability, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(*BACKOFF_S)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT: broker %s:%s refused the connection: %s", self.mqtt.host, self.mqtt.port, reason)
+            return
+        log.info("MQTT: connected to %s:%s", self.mqtt.host, self.mqtt.port)
+        client.subscribe(self.topics.gate_mode_set, qos=1)
+        self._connected.set()
+        self._announce.set()
+        self._wake.set()
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if self._connected.is_set():
+            log.warning("MQTT: disconnected (%s); passages wait in the outbox", reason)
+        self._connected.clear()
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self._acked.put(mid)
+        self._wake.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            mode = parse_mode_command(bytes(message.payload))
+        except CommandRejected as why:
+            self.rejected += 1
+            log.warning("MQTT: refused command on %s: %s", message.topic, why)
+            return
+        log.info("MQTT: gate mode %s requested", mode)
+        self.commands.put(mode)
+
+    # -- the drain thread --------------------------------------------------------
+
+    def _drain_loop(self) -> None:
+        store = PassageStore(self.store_path)
+        try:
+            while not self._stopping.is_set():
+                self._wake.wait(WAKE_S)
+                self._wake.clear()
+                try:
+                    self._cycle(store)
+                except Exception:  # never let a bad moment stop publishing for the season
+                    log.exception("MQTT: publishing failed; retrying")
+                    time.sleep(WAKE_S)
+            self._take_acks(store)
+        finally:
+            store.close()
+
+    def _cycle(self, store: PassageStore) -> None:
+        self._take_acks(store)
+        if not self._connected.is_set():
+            return
+        if self._announce.is_set():
+            self._announce.clear()
+            self._publish_state(store)
+        sent = self._send_outbox(store)
+        now = time.monotonic()
+        if sent or self._counts_stale(now):
+            self._publish_counts(store, now)
+        if self.status is not None:
+            if self.status.gate_version != self._gate_version:
+                self._publish_gate()
+            if now - self._last_stats >= self.mqtt.stats_interval_s:
+                self._last_stats = now
+                self._publish(
+                    self.topics.stats, stats_payload(self.status.snapshot(store.outbox_length()), self._now())
+                )
+        if not self._inflight and not store.outbox(1, after=self._sent_upto):
+            self._drained.set()
+
+    def _take_acks(self, store: PassageStore) -> None:
+        done = []
+        while True:
+            try:
+                mid = self._acked.get_nowait()
+            except queue.Empty:
+                break
+            seq = self._inflight.pop(mid, None)  # None: a state message, nothing to delete
+            if seq is not None:
+                done.append(seq)
+        store.ack(done)
+
+    def _send_outbox(self, store: PassageStore) -> int:
+        room = WINDOW - len(self._inflight)
+        if room <= 0:
+            return 0
+        rows = store.outbox(room, after=self._sent_upto)
+        for row in rows:
+            info = self._client.publish(self.topics.of(row.topic), row.payload, qos=1, retain=row.retain)
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                log.warning("MQTT: publish of outbox row %d failed (%s); will retry", row.seq, info.rc)
+                break
+            # NO_CONN: paho keeps a QoS 1 message and sends it after reconnecting
+            self._inflight[info.mid] = row.seq
+            self._sent_upto = row.seq
+        return len(rows)
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=1, retain=retain)
+
+    def _publish_state(self, store: PassageStore) -> None:
+        self._publish(self.topics.availability, "online", retain=True)
+        if self.config_echo:
+            self._publish(self.topics.config, config_payload(self.config_echo), retain=True)
+        if self.mqtt.discovery:
+            for topic, payload in discovery_messages(self.mqtt.discovery_prefix, self.topics, self.version):
+                self._publish(topic, payload, retain=True)
+        self._gate_version = -1  # republish the gate state
+        self._publish_counts(store, time.monotonic())
+
+    def _counts_stale(self, now: float) -> bool:
+        """Today's counts start from zero at local midnight even when no fish comes."""
+        if self._last_counts is None:
+            return True
+        day, _ = self._last_counts
+        return self._today() != day
+
+    def _publish_counts(self, store: PassageStore, now: float) -> None:
+        today = self._today()
+        season = season_start(today, self.season_start)
+        stamp = self._now()
+        for topic, period, start in (
+            (self.topics.counts_today, "today", today),
+            (self.topics.counts_season, "season", season),
+        ):
+            totals = store.totals(start, today)
+            self._publish(topic, counts_payload(self.site, period, start, today, totals, stamp), retain=True)
+        self._last_counts = (today, now)
+
+    def _publish_gate(self) -> None:
+        assert self.status is not None
+        version = self.status.gate_version
+        position, mode = self.status.gate()
+        self._publish(self.topics.gate_state, gate_payload(position, mode, self._now()), retain=True)
+        self._gate_version = version
+
+    def _now(self) -> datetime:
+        return self.wall_clock()
+
+    def _today(self) -> date:
+        return self._now().astimezone(self.zone).date()
+
+
+def season_start(today: date, start: str) -> date:
+    """The first day of the season holding `today` (MM-DD each year)."""
+    month, day = (int(v) for v in start.split("-"))
+    this_year = _clamped(today.year, month, day)
+    return this_year if this_year <= today else _clamped(today.year - 1, month, day)
+
+
+def _clamped(year: int, month: int, day: int) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:  # 02-29 in a year without it
+        return date(year, month, day - 1)

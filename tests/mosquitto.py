@@ -1,0 +1,118 @@
+"""A real Mosquitto broker for tests: own process, generated config, a free local port.
+
+Tests that need it skip with a clear reason only where `mosquitto` is not installed
+(CI installs it). `stop()` and `start()` let a test take the broker away and bring
+it back on the same port, with persistence so retained messages and sessions stay.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mosquitto_binary() -> str:
+    for candidate in ("mosquitto", "/usr/sbin/mosquitto"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    pytest.skip("mosquitto is not installed (apt-get install mosquitto); .ci/run installs it")
+
+
+@dataclass
+class Broker:
+    folder: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            f"user {getpass.getuser()}\n"  # as root, mosquitto would drop to a user that cannot write here
+            "persistence true\n"
+            f"persistence_location {self.folder}/\n"
+            "autosave_interval 1\n"
+            f"log_dest file {self.folder}/mosquitto.log\n"
+        )
+        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class Subscriber:
+    """A paho client that keeps every message of `topic` (retained ones included)."""
+
+    def __init__(self, port: int, topic: str, persistent: bool = False) -> None:
+        self.messages: list[paho.MQTTMessage] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        # persistent: the broker keeps the subscription and queues QoS 1 messages while we are away
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}", clean_session=not persistent
+        )
+        self.client.reconnect_delay_set(1, 2)
+        self.client.on_connect = lambda c, u, f, r, p: (c.subscribe(topic, qos=1), self._ready.set())
+        self.client.on_message = self._keep
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self._ready.wait(10), "test subscriber could not connect"
+        time.sleep(0.2)  # let the subscription settle before anything is published
+
+    def _keep(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+    def on(self, topic: str) -> list[paho.MQTTMessage]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
+
+    def wait_for(self, topic: str, count: int, timeout: float = 20.0) -> list[paho.MQTTMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.on(topic)) < count:
+            time.sleep(0.05)
+        return self.on(topic)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def publish(port: int, topic: str, payload: bytes | str) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()

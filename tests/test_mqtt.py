@@ -1,0 +1,120 @@
+"""The MQTT publisher against a real Mosquitto broker: outbox delivery, broker outages, commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fishgate.config import MqttConfig
+from fishgate.recorder import _passage_message
+from fishgate.store import PassageStore
+from fishgate.telemetry.messages import Topics
+from fishgate.telemetry.mqtt import MqttPublisher
+from fishgate.telemetry.status import TrapStatus
+from tests.mosquitto import Broker, Subscriber, publish
+from tests.test_store import passage
+
+OSLO = ZoneInfo("Europe/Oslo")
+TOPICS = Topics("fishgate", "river")
+
+
+def fill(store_path: Path, ids: list[str], species: str = "pink_salmon") -> None:
+    with PassageStore(store_path) as store:
+        for pid in ids:
+            now = datetime.now(UTC)
+            store.record(
+                passage(pid, species), "river", now, now.astimezone(OSLO), "m1", messages=_passage_message
+            )
+
+
+def publisher(port: int, store_path: Path, status: TrapStatus | None = None) -> MqttPublisher:
+    mqtt = MqttConfig(host="127.0.0.1", port=port, client_id="fishgate-test", stats_interval_s=1)
+    return MqttPublisher(mqtt, "river", "Europe/Oslo", "01-01", store_path, status=status, version="test")
+
+
+def test_every_passage_arrives_once_and_leaves_the_outbox(broker: Broker, tmp_path: Path) -> None:
+    store_path = tmp_path / "s.db"
+    ids = [f"run-{n}" for n in range(30)]
+    fill(store_path, ids)
+    sub = Subscriber(broker.port, "fishgate/river/#")
+    pub = publisher(broker.port, store_path, TrapStatus(tmp_path, "river"))
+    pub.start()
+    try:
+        got = sub.wait_for(TOPICS.passage, len(ids))
+        pub.stop(drain_timeout_s=10)
+    finally:
+        sub.close()
+    payloads = [json.loads(m.payload) for m in got]
+    assert sorted(p["id"] for p in payloads) == sorted(ids)
+    assert all(p["v"] == 1 and p["site"] == "river" and p["species"] == "pink_salmon" for p in payloads)
+    with PassageStore(store_path) as store:
+        assert store.outbox_length() == 0
+        totals = store.totals()
+    today = json.loads(sub.on(TOPICS.counts_today)[-1].payload)
+    assert today["counts"]["pink_salmon"] == {"upstream": totals["pink_salmon"]["upstream"], "downstream": 0}
+    assert today["counts"]["atlantic_salmon"] == {"upstream": 0, "downstream": 0}
+    assert [m.payload for m in sub.on(TOPICS.availability)][-1] == b"offline"  # said so on the way out
+    assert json.loads(sub.on(TOPICS.gate_state)[-1].payload)["position"] == "river"
+
+
+def test_a_broker_down_at_first_gets_everything_once_it_is_up(broker: Broker, tmp_path: Path) -> None:
+    sub = Subscriber(broker.port, TOPICS.passage, persistent=True)  # the broker keeps its queue
+    broker.stop()
+    store_path = tmp_path / "s.db"
+    fill(store_path, [f"early-{n}" for n in range(10)])
+    pub = publisher(broker.port, store_path)
+    pub.start()
+    try:
+        time.sleep(1.5)  # it tries, fails, backs off; passages keep coming meanwhile
+        fill(store_path, [f"late-{n}" for n in range(5)])
+        pub.wake()
+        assert not pub.connected
+        broker.start()
+        got = sub.wait_for(TOPICS.passage, 15)
+        pub.stop(drain_timeout_s=10)
+    finally:
+        sub.close()
+    assert sorted(json.loads(m.payload)["id"] for m in got) == sorted(
+        [f"early-{n}" for n in range(10)] + [f"late-{n}" for n in range(5)]
+    )
+    with PassageStore(store_path) as store:
+        assert store.outbox_length() == 0
+
+
+def test_bad_commands_are_refused_and_logged_good_ones_queued(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pub = publisher(broker.port, tmp_path / "s.db")
+    pub.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not pub.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # subscription acknowledged
+        with caplog.at_level(logging.WARNING, logger="fishgate.telemetry.mqtt"):
+            for bad in (b"\xff\xfe\x00", b"river" * 100, b"open", b'{"mode": 3}', b"{not json"):
+                publish(broker.port, TOPICS.gate_mode_set, bad)
+            publish(broker.port, TOPICS.gate_mode_set, b'{"mode": "tank"}')
+            publish(broker.port, TOPICS.gate_mode_set, b"auto")
+            deadline = time.monotonic() + 10
+            while pub.commands.qsize() < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        pub.stop()
+    assert [pub.commands.get_nowait() for _ in range(pub.commands.qsize())] == ["tank", "auto"]
+    assert pub.rejected == 5
+    reasons = " | ".join(r.getMessage() for r in caplog.records if "refused command" in r.getMessage())
+    for why in (
+        "not UTF-8",
+        "over the 256-byte limit",
+        "unknown gate mode 'open'",
+        "must be a string",
+        "not valid JSON",
+    ):
+        assert why in reasons

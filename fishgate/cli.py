@@ -12,12 +12,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fishgate import __version__
 from fishgate.config import SiteConfig, bundled_path, load_config
 from fishgate.cvat import read_cvat
-from fishgate.errors import ExitStatus, FishgateError, PassageLogError, SourceError
+from fishgate.errors import ConfigError, ExitStatus, FishgateError, PassageLogError, SourceError
 from fishgate.evaluate import (
     EvaluationSite,
     compute_metrics,
@@ -26,6 +28,9 @@ from fishgate.evaluate import (
     read_passage_log,
 )
 from fishgate.vision.crops import DEFAULT_CROP_SIZE
+
+if TYPE_CHECKING:
+    from fishgate.store import PassageStore
 
 log = logging.getLogger("fishgate")
 
@@ -41,6 +46,20 @@ def _add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:
         metavar="SITE.toml",
         help="site config (see firmware_config/example.toml)",
     )
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _add_report_args(parser: argparse.ArgumentParser) -> None:
+    _add_config(parser, required=False)
+    parser.add_argument("--db", type=Path, help="read this store file instead of the config's storage.path")
+    parser.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
+    parser.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last local day (included)")
 
 
 def _log_for(truth: Path, logs: Path, count: int) -> Path:
@@ -88,9 +107,82 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.events:
             args.events.parent.mkdir(parents=True, exist_ok=True)
             events = EventLog(stack.enter_context(args.events.open("a", encoding="utf-8")))
-        stats = run_trap(config, parts, events, clock, progress=args.progress, mode=args.override)
+        stats = run_trap(
+            config,
+            parts,
+            events,
+            clock,
+            progress=args.progress,
+            mode=args.override,
+            drain_timeout_s=args.drain_timeout,
+        )
     print(f"{stats.frames} frames, {len(stats.passages)} passages, {len(stats.commands)} gate commands")
     return ExitStatus.OK
+
+
+def _store(args: argparse.Namespace) -> PassageStore:
+    """The store a report reads: --db, else the site config's storage.path."""
+    from fishgate.store import PassageStore
+
+    if args.db is not None:
+        return PassageStore(args.db, args.db.parent / "snapshots", create=False)
+    if args.config is None:
+        raise ConfigError("give --config SITE.toml (its storage.path) or --db FILE")
+    storage = load_config(args.config).storage
+    return PassageStore(storage.path, storage.snapshots, create=False)
+
+
+def cmd_counts(args: argparse.Namespace) -> int:
+    from fishgate.reports import counts_csv, format_counts
+
+    with _store(args) as store:
+        rows = store.counts(args.start, args.end, by=args.by)
+    print(
+        counts_csv(rows, args.by) if args.csv else format_counts(rows, args.by, args.start, args.end), end=""
+    )
+    if not args.csv:
+        print()
+    return ExitStatus.OK
+
+
+def cmd_passages(args: argparse.Namespace) -> int:
+    from fishgate.reports import format_passages
+
+    with _store(args) as store:
+        text = format_passages(
+            store.passages(args.start, args.end, args.species), store.snapshots, args.format
+        )
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return ExitStatus.OK
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Drain the outbox to the broker now (after days offline), then exit."""
+    from fishgate.app import config_echo
+    from fishgate.store import PassageStore
+    from fishgate.telemetry.mqtt import MqttPublisher
+
+    config = load_config(args.config)
+    if config.mqtt is None:
+        raise ConfigError(f"{args.config}: no [mqtt] section: nothing to publish to")
+    with PassageStore(config.storage.path, config.storage.snapshots, create=False) as store:
+        waiting = store.outbox_length()
+    s = config.site
+    publisher = MqttPublisher(
+        config.mqtt, s.name, s.timezone, s.season_start, config.storage.path, config_echo=config_echo(config)
+    )
+    publisher.start()
+    publisher.stop(drain_timeout_s=args.timeout)
+    with PassageStore(config.storage.path, config.storage.snapshots) as store:
+        left = store.outbox_length()
+    print(
+        f"{waiting - left} of {waiting} waiting messages delivered to {config.mqtt.host}:{config.mqtt.port}"
+    )
+    return ExitStatus.OK if left == 0 else ExitStatus.ERROR
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -259,7 +351,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="gate mode at start: auto sorts; river or tank holds the gate there (default auto)",
     )
     rn.add_argument("--progress", action="store_true", help="show a progress bar")
+    rn.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="at the end, wait up to S seconds for the MQTT outbox to empty (default 10)",
+    )
     rn.set_defaults(func=cmd_run)
+
+    co = sub.add_parser(
+        "counts",
+        help="passages per day (or hour) x species x direction from the local store",
+        description="Count passages per local day (site.timezone) x species x direction.",
+    )
+    _add_report_args(co)
+    co.add_argument("--by", choices=("day", "hour"), default="day", help="one row per day or per hour")
+    co.add_argument("--csv", action="store_true", help="CSV for spreadsheets instead of a table")
+    co.set_defaults(func=cmd_counts)
+
+    pa = sub.add_parser(
+        "passages",
+        help="list or export stored passages with their snapshot paths",
+        description="List passages from the local store as a table, CSV or JSON Lines.",
+    )
+    _add_report_args(pa)
+    pa.add_argument("--species", help="only this species")
+    pa.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    pa.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    pa.set_defaults(func=cmd_passages)
+
+    pu = sub.add_parser(
+        "publish",
+        help="send what waits in the MQTT outbox now, then exit",
+        description="Connect to the site's broker and drain the outbox (after a time offline).",
+    )
+    _add_config(pu)
+    pu.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds")
+    pu.set_defaults(func=cmd_publish)
 
     ck = sub.add_parser("check", help="validate a site config and show what it sets up")
     _add_config(ck)

@@ -117,9 +117,15 @@ class CountRow:
 
 
 class PassageStore:
-    def __init__(self, path: Path, snapshots: Path | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, path: Path, snapshots: Path | None = None, timeout_s: float = 10.0, create: bool = True
+    ) -> None:
         self.path = Path(path)
         self.snapshots = Path(snapshots) if snapshots else self.path.parent / "snapshots"
+        if not create and not self.path.is_file():
+            raise StoreError(
+                f"{self.path}: no store there (has the trap run yet? check storage.path or --db)"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
@@ -158,6 +164,8 @@ class PassageStore:
             )
         for step in range(version, SCHEMA_VERSION):
             with self._transaction():
+                if self.version != step:  # another process migrated it while we waited
+                    continue
                 # executescript would commit on its own; statements one by one stay in ours
                 for statement in _statements(MIGRATIONS[step]):
                     self._db.execute(statement)

@@ -17,6 +17,18 @@ FOOTAGE = REPO.parent / "shared" / "footage"
 CHUTE_CONFIG = REPO / "firmware_config" / "chute-sample.toml"
 
 
+def site_config(folder: Path, video: Path, extra: str = "", pace: bool = False) -> Path:
+    """The sample chute's config replaying `video` (at real time with `pace`), its store in
+    `folder`, plus `extra` TOML at the end."""
+    text = CHUTE_CONFIG.read_text().replace('path = "bundled:demo/chute-demo.mp4"', f'path = "{video}"')
+    if pace:
+        text = text.replace(f'path = "{video}"', f'path = "{video}"\npace = true')
+    text = text.replace('path = "fishgate-data/fishgate.db"', f'path = "{folder / "store.db"}"')
+    site = folder / "site.toml"
+    site.write_text(text + extra)
+    return site
+
+
 def footage_dir() -> Path:
     """The annotated sample footage, or a clean skip where it is absent."""
     if not FOOTAGE.is_dir() or not any(FOOTAGE.glob("*.xml")):

@@ -11,21 +11,12 @@ import pytest
 from fishgate.cli import main
 from fishgate.cvat import read_cvat
 from fishgate.synth import Clip, SceneSpec, write_clip
-from tests.helpers import CHUTE_CONFIG
+from tests.helpers import CHUTE_CONFIG, site_config
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     return write_clip(SceneSpec("calm", seconds=24, seed=5), tmp_path_factory.mktemp("clip") / "calm")
-
-
-def _site(tmp_path: Path, video: Path) -> Path:
-    """The sample chute's config, replaying `video`."""
-    text = CHUTE_CONFIG.read_text().replace('path = "bundled:demo/chute-demo.mp4"', f'path = "{video}"')
-    text = text.replace('path = "fishgate-data/fishgate.db"', f'path = "{tmp_path / "store.db"}"')
-    site = tmp_path / "site.toml"
-    site.write_text(text)
-    return site
 
 
 def _records(path: Path) -> list[dict]:  # type: ignore[type-arg]
@@ -69,7 +60,7 @@ def test_run_on_a_file_source_logs_passages_and_ends_safe(
     clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = tmp_path / "run.jsonl"
-    assert main(["run", "-c", str(_site(tmp_path, clip.video)), "--events", str(events)]) == 0
+    assert main(["run", "-c", str(site_config(tmp_path, clip.video)), "--events", str(events)]) == 0
     records = _records(events)
     assert any(r.get("event") == "passage" for r in records)
     assert re.search(r"^600 frames, [1-9]\d* passages", capsys.readouterr().out, re.M)
@@ -77,7 +68,7 @@ def test_run_on_a_file_source_logs_passages_and_ends_safe(
 
 def test_run_with_override_sends_every_fish_to_that_route(clip: Clip, tmp_path: Path) -> None:
     events = tmp_path / "run.jsonl"
-    site = _site(tmp_path, clip.video)
+    site = site_config(tmp_path, clip.video)
     assert main(["run", "-c", str(site), "--events", str(events), "--override", "tank"]) == 0
     upstream = [r for r in _records(events) if r.get("event") == "passage" and r["direction"] == "upstream"]
     assert upstream and all(r["route"] == "tank" for r in upstream)

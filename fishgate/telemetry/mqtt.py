@@ -170,7 +170,7 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping.is_set():
             log.warning("MQTT: disconnected (%s); passages wait in the outbox", reason)
         self._connected.clear()
 

@@ -31,6 +31,8 @@ def test_documented_example_loads_with_every_section() -> None:
     config = load_config(REPO / "firmware_config" / "example.toml")
     assert config.gate.servo is not None and config.gate.servo.pin == 18
     assert config.mqtt is not None and config.mqtt.port == 1883
+    assert config.mqtt.discovery and config.mqtt.stats_interval_s == 60
+    assert config.site.season_start == "06-01"
     assert config.source.kind == "opencv" and config.source.uri == 0
 
 
@@ -98,6 +100,19 @@ MALFORMED = [
         "must differ",
     ),
     (lambda t: t.replace("fps = 25", "fps = true"), "source.fps", "must be a number"),
+    (
+        lambda t: t.replace('name = "chute-sample"', 'name = "chute-sample"\ntimezone = "Oslo"'),
+        "site.timezone",
+        "unknown time zone 'Oslo'",
+    ),
+    (
+        lambda t: t.replace('name = "chute-sample"', 'name = "chute-sample"\nseason_start = "31-06"'),
+        "site.season_start",
+        "expected MM-DD",
+    ),
+    (lambda t: t.replace('name = "chute-sample"', 'name = "river/trap"'), "site.name", "must not hold '/'"),
+    (lambda t: t + "\n[sensors.battery_v]\nscale = 0.001\n", "sensors.battery_v.path", "is required"),
+    (lambda t: t + '\n[mqtt]\nhost = "b"\nstats_interval_s = 0\n', "mqtt.stats_interval_s", ">= 1"),
     (
         lambda t: t.replace("[site]", "model = 3\n[site]").replace("[model]", "[unused]"),
         "model",

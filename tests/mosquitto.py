@@ -40,13 +40,15 @@ class Broker:
     folder: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    users: dict[str, str] = field(default_factory=dict)  # with users, anonymous clients are refused
+    tls: bool = False  # serve TLS with a certificate made for 127.0.0.1 (CA in ca.crt)
 
     def start(self) -> None:
         conf = self.folder / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            f"user {getpass.getuser()}\n"  # as root, mosquitto would drop to a user that cannot write here
+            + self._security()
+            + f"user {getpass.getuser()}\n"  # as root, mosquitto would drop to a user that cannot write here
             "persistence true\n"
             f"persistence_location {self.folder}/\n"
             "autosave_interval 1\n"
@@ -64,11 +66,48 @@ class Broker:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port}")
 
+    @property
+    def ca_file(self) -> Path:
+        return self.folder / "ca.crt"
+
+    def _security(self) -> str:
+        lines = []
+        if self.users:
+            passwords = self.folder / "passwords"
+            passwords.write_text("")
+            for user, password in self.users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.tls:
+            make_certificates(self.folder)
+            lines += [f"cafile {self.ca_file}", f"certfile {self.folder / 'server.crt'}"]
+            lines.append(f"keyfile {self.folder / 'server.key'}")
+        return "".join(line + "\n" for line in lines)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+def make_certificates(folder: Path) -> None:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl, installed by .ci/run)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (apt-get install openssl); .ci/run installs it")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=fishgate test CA",
+            "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr")  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
 
 
 class Subscriber:

@@ -7,11 +7,12 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from fishgate.config import MqttConfig
+from fishgate.config import MqttConfig, TlsConfig
 from fishgate.recorder import _passage_message
 from fishgate.store import PassageStore
 from fishgate.telemetry.messages import Topics
@@ -33,9 +34,19 @@ def fill(store_path: Path, ids: list[str], species: str = "pink_salmon") -> None
             )
 
 
-def publisher(port: int, store_path: Path, status: TrapStatus | None = None) -> MqttPublisher:
-    mqtt = MqttConfig(host="127.0.0.1", port=port, client_id="fishgate-test", stats_interval_s=1)
+def publisher(
+    port: int, store_path: Path, status: TrapStatus | None = None, **settings: Any
+) -> MqttPublisher:
+    mqtt = MqttConfig(host="127.0.0.1", port=port, client_id="fishgate-test", stats_interval_s=1, **settings)
     return MqttPublisher(mqtt, "river", "Europe/Oslo", "01-01", store_path, status=status, version="test")
+
+
+def _drained(store_path: Path, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    with PassageStore(store_path) as store:
+        while store.outbox_length() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return store.outbox_length()
 
 
 def test_every_passage_arrives_once_and_leaves_the_outbox(broker: Broker, tmp_path: Path) -> None:
@@ -118,3 +129,43 @@ def test_bad_commands_are_refused_and_logged_good_ones_queued(
         "not valid JSON",
     ):
         assert why in reasons
+
+
+def test_tls_with_username_and_password_delivers(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "broker", users={"trap": "s3cret"}, tls=True)
+    broker.folder.mkdir()
+    broker.start()
+    try:
+        store_path = tmp_path / "s.db"
+        fill(store_path, ["tls-1", "tls-2"])
+        tls = TlsConfig(ca_file=broker.ca_file)
+        pub = publisher(broker.port, store_path, username="trap", password="s3cret", tls=tls)
+        pub.start()
+        try:
+            assert _drained(store_path) == 0
+        finally:
+            pub.stop()
+    finally:
+        broker.stop()
+
+
+def test_a_wrong_password_is_logged_and_keeps_the_outbox(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = Broker(tmp_path / "broker", users={"trap": "s3cret"})
+    broker.folder.mkdir()
+    broker.start()
+    try:
+        store_path = tmp_path / "s.db"
+        fill(store_path, ["kept-1"])
+        with caplog.at_level(logging.ERROR, logger="fishgate.telemetry.mqtt"):
+            pub = publisher(broker.port, store_path, username="trap", password="wrong")
+            pub.start()
+            try:
+                assert _drained(store_path, timeout=2) == 1
+            finally:
+                pub.stop()
+    finally:
+        broker.stop()
+    assert not pub.connected
+    assert any("refused the connection" in r.getMessage() for r in caplog.records)

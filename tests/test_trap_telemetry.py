@@ -73,6 +73,16 @@ def test_a_run_publishes_each_passage_once_and_counts_equal_fishgate_counts(
     assert any(m.topic.endswith("/pink_salmon_upstream_today/config") for m in discovery)
 
 
+def test_with_no_broker_configured_passages_wait_in_the_outbox(clip: Clip, tmp_path: Path) -> None:
+    site = site_config(tmp_path, clip.video)  # no [mqtt] section
+    assert main(["run", "-c", str(site)]) == 0
+    with PassageStore(tmp_path / "store.db") as store:
+        passages = store.passages()
+        assert passages and store.outbox_length() == len(passages)
+        ids = {json.loads(row.payload)["id"] for row in store.outbox(100)}
+    assert ids == {p.passage.id for p in passages}
+
+
 def _start_run(site: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(

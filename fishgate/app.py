@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from fishgate.errors import SourceError
 from fishgate.hw.gate import Gate, build_gate
 from fishgate.pipeline import Classifier, Detector, Pipeline
 from fishgate.recorder import PassageRecorder
-from fishgate.replay import EventLog, ReplayStats, build_pipeline, run
+from fishgate.replay import EventLog, ReplayStats, StepObserver, build_pipeline, run
 from fishgate.sources.base import FrameSource
 from fishgate.store import PassageStore
 from fishgate.telemetry.status import Reading, TrapStatus
@@ -104,6 +104,43 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(sig, previous)
 
 
+class Recording:
+    """Where a run's results go: the store (with the passage recorder), the live status
+    and, with an [mqtt] section, the publisher. Opened together, closed together."""
+
+    def __init__(self, config: SiteConfig, parts: LiveParts, mode: str) -> None:
+        self.store = PassageStore(config.storage.path, config.storage.snapshots)
+        self.recorder = PassageRecorder(
+            self.store, config.site.name, config.site.timezone, parts.model_version
+        )
+        self.status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
+        self.publisher = _publisher(config, self.status, parts.model_version)
+        if self.publisher is not None:
+            self.recorder.on_recorded = lambda stored: self.publisher.wake()  # type: ignore[union-attr]
+            self.publisher.start()
+
+    @property
+    def observers(self) -> tuple[StepObserver, ...]:
+        return (self.recorder, self.status)
+
+    def steer(self, pipeline: Pipeline) -> None:
+        """Apply gate-mode commands from MQTT between frames, in the pipeline thread."""
+        if self.publisher is None:
+            return
+        while not self.publisher.commands.empty():
+            mode = self.publisher.commands.get_nowait()
+            pipeline.scheduler.set_mode(mode)
+            self.status.set_mode(mode)
+            log.warning("gate mode is now %s (MQTT command)", mode)
+
+    def close(self, drain_timeout_s: float) -> None:
+        try:
+            if self.publisher is not None:
+                self.publisher.stop(drain_timeout_s)
+        finally:
+            self.store.close()
+
+
 def run_trap(
     config: SiteConfig,
     parts: LiveParts,
@@ -122,16 +159,9 @@ def run_trap(
     clock = clock or MonotonicClock()
     run_id = f"{config.site.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     stats = ReplayStats()
-    store: PassageStore | None = None
-    publisher: MqttPublisher | None = None
+    recording: Recording | None = None
     try:
-        store = PassageStore(config.storage.path, config.storage.snapshots)
-        recorder = PassageRecorder(store, config.site.name, config.site.timezone, parts.model_version)
-        status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
-        publisher = _publisher(config, status, parts.model_version)
-        if publisher is not None:
-            recorder.on_recorded = lambda stored: publisher.wake()
-            publisher.start()
+        recording = Recording(config, parts, mode)
         pipeline = build_pipeline(
             config,
             parts.detector,
@@ -143,7 +173,6 @@ def run_trap(
             model_version=parts.model_version,
         )
         pipeline.scheduler.set_mode(mode)
-        steer = _mode_commands(publisher, status) if publisher is not None else None
         with stop_on_signals():
             return run(
                 pipeline,
@@ -152,8 +181,8 @@ def run_trap(
                 parts.source.frame_count,
                 progress,
                 stats,
-                observers=(recorder, status),
-                before_step=steer,
+                observers=recording.observers,
+                before_step=recording.steer,
             )
     except Shutdown as why:
         log.warning("stopping on %s; gate to its safe position", why)
@@ -166,10 +195,8 @@ def run_trap(
             parts.gate.close()
         finally:
             parts.source.close()
-            if publisher is not None:
-                publisher.stop(drain_timeout_s)
-            if store is not None:
-                store.close()
+            if recording is not None:
+                recording.close(drain_timeout_s)
 
 
 def _sensors(config: SiteConfig) -> dict[str, Reading]:
@@ -192,19 +219,6 @@ def _publisher(config: SiteConfig, status: TrapStatus, version: str) -> MqttPubl
         config_echo=config_echo(config),
         version=version,
     )
-
-
-def _mode_commands(publisher: MqttPublisher, status: TrapStatus) -> Callable[[Pipeline], None]:
-    """Apply gate-mode commands from MQTT between frames, in the pipeline thread."""
-
-    def steer(pipeline: Pipeline) -> None:
-        while not publisher.commands.empty():
-            mode = publisher.commands.get_nowait()
-            pipeline.scheduler.set_mode(mode)
-            status.set_mode(mode)
-            log.warning("gate mode is now %s (MQTT command)", mode)
-
-    return steer
 
 
 def config_echo(config: SiteConfig) -> dict[str, Any]:

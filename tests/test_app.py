@@ -15,7 +15,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from fishgate.app import LiveParts, run_trap
 from fishgate.clock import FakeClock
 from fishgate.config import ServoConfig, SiteConfig, StorageConfig, load_config
-from fishgate.errors import SourceError
+from fishgate.errors import SourceError, StoreError
 from fishgate.hw.gate import ServoGate
 from fishgate.sources.synthetic import SyntheticFish, SyntheticSource
 from fishgate.types import Detection, Frame
@@ -102,3 +102,11 @@ def test_gate_goes_safe_when_the_camera_disappears(factory: MockFactory, config:
         run_trap(config, parts, None)
     assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
     assert gate.route == "tank"
+
+
+def test_gate_goes_safe_when_the_store_cannot_be_opened(factory: MockFactory, config: SiteConfig) -> None:
+    blocked = replace(config, storage=StorageConfig(config.storage.path.parent, config.storage.snapshots))
+    parts, gate = _parts(factory, StageThatFails(-1, lambda: None))
+    with pytest.raises(StoreError, match="cannot open the store|not a fishgate store"):
+        run_trap(blocked, parts, None)  # a folder where the database file should be
+    assert gate.route == "tank" and [m.reason for m in gate.moves][-1] == "close"

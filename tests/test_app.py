@@ -107,6 +107,6 @@ def test_gate_goes_safe_when_the_camera_disappears(factory: MockFactory, config:
 def test_gate_goes_safe_when_the_store_cannot_be_opened(factory: MockFactory, config: SiteConfig) -> None:
     blocked = replace(config, storage=StorageConfig(config.storage.path.parent, config.storage.snapshots))
     parts, gate = _parts(factory, StageThatFails(-1, lambda: None))
-    with pytest.raises(StoreError, match="cannot open the store|not a fishgate store"):
+    with pytest.raises(StoreError, match=r"cannot open the store|not a fishgate store"):
         run_trap(blocked, parts, None)  # a folder where the database file should be
     assert gate.route == "tank" and [m.reason for m in gate.moves][-1] == "close"

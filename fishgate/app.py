@@ -8,6 +8,7 @@ hardware is built here only; tests pass a gpiozero MockFactory and a fake clock.
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from fishgate import __version__
 from fishgate.clock import Clock, MonotonicClock
 from fishgate.config import SiteConfig
 from fishgate.errors import SourceError
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 class Shutdown(Exception):
-    """SIGTERM or SIGINT arrived: stop after the current frame."""
+    """A second SIGTERM or SIGINT arrived while stopping: stop now."""
 
 
 @dataclass
@@ -87,18 +89,25 @@ def build_parts(config: SiteConfig, clock: Clock, pin_factory: Any = None) -> Li
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM/SIGINT into Shutdown in the main thread; restore the old handlers after."""
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM/SIGINT set the event: the run stops after the frame in hand, never half-way
+    through storing a passage. A second signal stops at once (a camera read that hangs).
+    The old handlers come back after."""
+    stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise Shutdown(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            raise Shutdown(name)
+        stop.set()
+        log.warning("%s: stopping after this frame; gate to its safe position", name)
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield stop
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
@@ -114,7 +123,7 @@ class Recording:
             self.store, config.site.name, config.site.timezone, parts.model_version
         )
         self.status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
-        self.publisher = _publisher(config, self.status, parts.model_version)
+        self.publisher = _publisher(config, self.status)
         if self.publisher is not None:
             self.recorder.on_recorded = lambda stored: self.publisher.wake()  # type: ignore[union-attr]
             self.publisher.start()
@@ -157,7 +166,8 @@ def run_trap(
     waits up to `drain_timeout_s` at the end for what is still in it.
     """
     clock = clock or MonotonicClock()
-    run_id = f"{config.site.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    # the random part keeps ids unique when a board restarts with its clock set back
+    run_id = f"{config.site.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     stats = ReplayStats()
     recording: Recording | None = None
     try:
@@ -173,7 +183,7 @@ def run_trap(
             model_version=parts.model_version,
         )
         pipeline.scheduler.set_mode(mode)
-        with stop_on_signals():
+        with stop_on_signals() as stop:
             return run(
                 pipeline,
                 parts.source,
@@ -183,6 +193,7 @@ def run_trap(
                 stats,
                 observers=recording.observers,
                 before_step=recording.steer,
+                stop=stop,
             )
     except Shutdown as why:
         log.warning("stopping on %s; gate to its safe position", why)
@@ -203,7 +214,7 @@ def _sensors(config: SiteConfig) -> dict[str, Reading]:
     return {name: Reading(s.path, s.scale) for name, s in config.sensors.items()}
 
 
-def _publisher(config: SiteConfig, status: TrapStatus, version: str) -> MqttPublisher | None:
+def _publisher(config: SiteConfig, status: TrapStatus) -> MqttPublisher | None:
     """The MQTT publisher, or None with no [mqtt] section: passages then wait in the outbox."""
     if config.mqtt is None:
         return None
@@ -217,7 +228,7 @@ def _publisher(config: SiteConfig, status: TrapStatus, version: str) -> MqttPubl
         config.storage.path,
         status=status,
         config_echo=config_echo(config),
-        version=version,
+        version=__version__,
     )
 
 

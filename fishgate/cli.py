@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,9 +173,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     with PassageStore(config.storage.path, config.storage.snapshots, create=False) as store:
         waiting = store.outbox_length()
     s = config.site
+    # its own client id: the trap's session (fishgate-SITE) may be connected right now
+    mqtt = replace(config.mqtt, client_id=f"{config.mqtt.client_id or 'fishgate-' + s.name}-publish")
     publisher = MqttPublisher(
-        config.mqtt, s.name, s.timezone, s.season_start, config.storage.path, config_echo=config_echo(config)
-    )
+        mqtt, s.name, s.timezone, s.season_start, config.storage.path, config_echo=config_echo(config),
+        version=__version__,
+    )  # fmt: skip
     publisher.start()
     publisher.stop(drain_timeout_s=args.timeout)
     with PassageStore(config.storage.path, config.storage.snapshots) as store:

@@ -8,7 +8,7 @@ passage lives, whether or not a broker is ever reachable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fishgate.pipeline import StepResult
@@ -21,7 +21,7 @@ def _passage_message(stored: StoredPassage) -> list[OutboxMessage]:
 
 
 class PassageRecorder:
-    """A step observer: stores the passages of each step with their wall-clock time."""
+    """A step observer: stores the passages of each step, stamped with the time they are counted."""
 
     def __init__(
         self,
@@ -36,15 +36,14 @@ class PassageRecorder:
         self.zone = ZoneInfo(timezone)
         self.model_version = model_version
         self.wall_clock = wall_clock
-        self._origin: tuple[float, datetime] | None = None
         self.recorded = 0
         self.on_recorded: Callable[[StoredPassage], None] | None = None
 
     def observe(self, result: StepResult) -> None:
-        if self._origin is None:
-            self._origin = (result.t, self.wall_clock())
         for passage in result.passages:
-            when = self.time_of(result.t)
+            # the clock now, not one read at start plus frame time: a board without a
+            # real-time clock has its time corrected by NTP after it has started
+            when = self.wall_clock()
             stored = self.store.record(
                 passage,
                 site=self.site,
@@ -57,9 +56,3 @@ class PassageRecorder:
             self.recorded += 1
             if self.on_recorded:
                 self.on_recorded(stored)
-
-    def time_of(self, t: float) -> datetime:
-        """Wall-clock time of frame time t: the first frame seen is 'now', later ones follow it."""
-        assert self._origin is not None
-        t0, wall0 = self._origin
-        return wall0 + timedelta(seconds=t - t0)

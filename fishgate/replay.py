@@ -8,6 +8,7 @@ EVALUATION.md, gate commands beside them as `"event": "gate"` records.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -113,12 +114,13 @@ def run(
     stats: ReplayStats | None = None,
     observers: Sequence[StepObserver] = (),
     before_step: Callable[[Pipeline], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ReplayStats:
     """Step every frame; passages and gate commands are logged the moment they happen.
 
     Pass `stats` to keep what was gathered if a signal or error ends the run early.
     `observers` see every step's result; `before_step` may steer the pipeline between
-    frames (a gate-mode command from MQTT).
+    frames (a gate-mode command from MQTT); `stop` ends the run after the frame in hand.
     """
     stats = stats if stats is not None else ReplayStats()
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, mininterval=0.5)
@@ -130,6 +132,8 @@ def run(
             _record(result, stats, log)
             for observer in observers:
                 observer.observe(result)
+            if stop is not None and stop.is_set():
+                break
             bar.update(1)
             bar.set_postfix(passages=len(stats.passages), refresh=False)
         for track in pipeline.finish():

@@ -15,7 +15,7 @@ pipeline records, the MQTT publisher reads and deletes outbox rows.
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import json
 import logging
 import os
@@ -135,6 +135,9 @@ class PassageStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
+        except StoreError:
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(
@@ -221,26 +224,33 @@ class PassageStore:
         return stored
 
     def _write_snapshot(self, passage_id: str, day: date, image: np.ndarray) -> str | None:
-        """The JPEG of the fish, written before its passage row (an orphan picture is harmless)."""
+        """The JPEG of the fish, durable before its passage row is (an orphan picture is harmless).
+
+        A picture that cannot be written (disk full, card failing) is logged and the
+        passage stored without it: the count matters more than its picture.
+        """
         name = f"{day.isoformat()}/{_safe_name(passage_id)}.jpg"
         path = self.snapshots / name
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
         if not ok:
+            log.error("passage %s: the snapshot could not be encoded as JPEG", passage_id)
             return None
+        tmp = path.with_suffix(".tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
             with tmp.open("wb") as f:
                 f.write(jpeg.tobytes())
                 f.flush()
                 os.fsync(f.fileno())
             tmp.replace(path)
+            _fsync_dir(path.parent)  # the rename, and a new day's folder, survive a power cut
+            if path.parent != self.snapshots:
+                _fsync_dir(self.snapshots)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                # the count matters more than its picture: try to record the passage without it
-                log.error("%s: disk full, passage %s stored without its snapshot", path, passage_id)
-                return None
-            raise StoreError(f"{path}: cannot write snapshot: {exc} (check storage.snapshots)") from None
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            log.error("%s: snapshot not written (%s); passage %s stored without it", path, exc, passage_id)
+            return None
         return name
 
     def ack(self, seqs: Sequence[int]) -> None:
@@ -295,7 +305,17 @@ class PassageStore:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _statements(script: str) -> list[str]:
+    """Split a migration into statements. Simple on purpose: migrations must not use ';'
+    or '--' inside string literals or triggers (write such a step as several statements)."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 

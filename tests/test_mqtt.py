@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fishgate.config import MqttConfig, TlsConfig
+from fishgate.errors import StoreError
 from fishgate.recorder import _passage_message
 from fishgate.store import PassageStore
 from fishgate.telemetry.messages import Topics
@@ -169,3 +170,79 @@ def test_a_wrong_password_is_logged_and_keeps_the_outbox(
         broker.stop()
     assert not pub.connected
     assert any("refused the connection" in r.getMessage() for r in caplog.records)
+
+
+def _connected(pub: MqttPublisher, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pub.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # its subscription settles
+    return pub.connected
+
+
+def test_a_command_sent_while_the_trap_was_away_is_not_applied_later(broker: Broker, tmp_path: Path) -> None:
+    first = publisher(broker.port, tmp_path / "s.db")
+    first.start()
+    assert _connected(first)
+    first.stop()  # the persistent session (and its subscription) stays on the broker
+    publish(broker.port, TOPICS.gate_mode_set, b"tank")  # nobody there to take it now
+    again = publisher(broker.port, tmp_path / "s.db")
+    again.start()
+    try:
+        assert _connected(again)
+        time.sleep(0.5)
+        assert again.commands.empty()  # an hours-old "tank" must not hold the gate
+        publish(broker.port, TOPICS.gate_mode_set, b"river")
+        deadline = time.monotonic() + 5
+        while again.commands.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert again.commands.get_nowait() == "river"  # while connected, commands arrive
+    finally:
+        again.stop()
+
+
+def test_an_outbox_delete_that_fails_is_retried_not_forgotten(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_path = tmp_path / "s.db"
+    fill(store_path, [f"a-{n}" for n in range(5)])
+    real_ack, failures = PassageStore.ack, []
+
+    def ack_failing_once(self: PassageStore, seqs: Any) -> None:
+        if seqs and not failures:
+            failures.append(list(seqs))
+            raise StoreError("database is locked")
+        real_ack(self, seqs)
+
+    monkeypatch.setattr(PassageStore, "ack", ack_failing_once)
+    pub = publisher(broker.port, store_path)
+    pub.start()
+    try:
+        assert _drained(store_path) == 0
+    finally:
+        pub.stop()
+    assert failures  # the failure happened, and the rows still left the outbox
+
+
+def test_broker_restart_with_messages_in_flight_loses_none(broker: Broker, tmp_path: Path) -> None:
+    store_path = tmp_path / "s.db"
+    ids = [f"f-{n}" for n in range(1500)]
+    fill(store_path, ids)
+    sub = Subscriber(broker.port, TOPICS.passage, persistent=True)
+    pub = publisher(broker.port, store_path)
+    pub.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(sub.on(TOPICS.passage)) < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        broker.stop()  # in the middle of the drain: some sent, some unacknowledged, most waiting
+        with PassageStore(store_path) as store:
+            waiting = store.outbox_length()
+        broker.start()
+        assert _drained(store_path, timeout=60) == 0
+        got = {json.loads(m.payload)["id"] for m in sub.wait_for(TOPICS.passage, len(ids), timeout=30)}
+    finally:
+        pub.stop()
+        sub.close()
+    assert 0 < waiting < len(ids)
+    assert got == set(ids)  # duplicates (same id) allowed, losses not

@@ -146,3 +146,16 @@ def test_a_full_disk_is_reported_and_loses_nothing_already_stored(tmp_path: Path
         ids = [s.passage.id for s in store.passages()]
         assert ids[0] == "before" and store.integrity_check() == "ok"
         assert len(ids) == store.outbox_length()  # each stored passage has its message, no more
+
+
+def test_a_snapshot_that_cannot_be_written_leaves_the_passage_stored_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "pictures").write_text("a file where the snapshot folder should be")
+    with PassageStore(tmp_path / "s.db", tmp_path / "pictures") as store:
+        stored = record(
+            store, passage("no-pic"), datetime(2026, 8, 1, tzinfo=UTC), np.zeros((9, 9, 3), np.uint8)
+        )
+        assert stored.snapshot is None
+        assert [s.snapshot for s in store.passages()] == [None] and store.outbox_length() == 1
+    assert "snapshot not written" in caplog.text

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,23 @@ def test_with_no_broker_configured_passages_wait_in_the_outbox(clip: Clip, tmp_p
     assert ids == {p.passage.id for p in passages}
 
 
+def test_sigterm_while_a_passage_is_stored_keeps_it_and_stops_after_that_frame(
+    clip: Clip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = PassageStore.record
+
+    def record_with_sigterm(self: PassageStore, *args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of storing the passage
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PassageStore, "record", record_with_sigterm)
+    assert main(["run", "-c", str(site_config(tmp_path, clip.video))]) == 0
+    frames = int(capsys.readouterr().out.split()[0])
+    assert frames < 500  # stopped early ...
+    with PassageStore(tmp_path / "store.db") as store:
+        assert len(store.passages()) == 1 and store.outbox_length() == 1  # ... with the passage kept
+
+
 def _start_run(site: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
@@ -122,10 +140,14 @@ def test_bad_commands_are_refused_while_the_pipeline_keeps_running(
     broker: Broker, clip: Clip, tmp_path: Path
 ) -> None:
     site = site_config(tmp_path, clip.video, _mqtt(broker), pace=True)
-    sub = Subscriber(broker.port, TOPICS.gate_state)
+    sub = Subscriber(broker.port, f"{TOPICS.root}/#")
     run = _start_run(site)
     try:
-        time.sleep(4)  # connected and sorting
+        deadline = time.monotonic() + 30
+        while not [m for m in sub.on(TOPICS.availability) if m.payload == b"online"]:
+            assert time.monotonic() < deadline, "the trap never said it was online"
+            time.sleep(0.05)
+        time.sleep(0.5)  # it subscribes to commands right after saying so
         for bad in (b"\x00\xff", b"x" * 5000, b"close", b'{"mode": ["tank"]}'):
             publish(broker.port, TOPICS.gate_mode_set, bad)
         publish(broker.port, TOPICS.gate_mode_set, b"tank")

@@ -11,13 +11,13 @@ import json
 from typing import Any
 
 from fishgate.telemetry.messages import DIRECTIONS, MODES, Topics
-from fishgate.types import SPECIES
+from fishgate.types import SPECIES, UNKNOWN
 
 _STATS = (  # stats field, name, unit, device class
     ("fps", "Frames per second", "fps", None),
     ("decision_ms_p99", "Decision latency p99", "ms", "duration"),
     ("cpu_temperature_c", "CPU temperature", "°C", "temperature"),
-    ("disk_free_mb", "Disk free", "MB", "data_size"),
+    ("disk_free_mb", "Disk free", "MB", "data_size"),  # 10^6 bytes, as HA's MB
     ("outbox", "Messages waiting", None, None),
 )
 
@@ -34,7 +34,7 @@ def discovery_messages(prefix: str, topics: Topics, version: str) -> list[tuple[
     common = {"availability_topic": topics.availability, "device": device}
     entities: list[tuple[str, str, dict[str, Any]]] = []
     for period, topic in (("today", topics.counts_today), ("season", topics.counts_season)):
-        for species in SPECIES:
+        for species in (*SPECIES, UNKNOWN):  # unknown too, so the sensors add up to the total
             for direction in DIRECTIONS:
                 entities.append(
                     (
@@ -45,7 +45,8 @@ def discovery_messages(prefix: str, topics: Topics, version: str) -> list[tuple[
                             "state_topic": topic,
                             "value_template": f"{{{{ value_json.counts.{species}.{direction} }}}}",
                             "unit_of_measurement": "fish",
-                            "state_class": "total" if period == "season" else "measurement",
+                            # counts only grow, and today's start again from 0 at midnight
+                            "state_class": "total_increasing",
                             "icon": "mdi:fish",
                         },
                     )
@@ -89,7 +90,8 @@ def discovery_messages(prefix: str, topics: Topics, version: str) -> list[tuple[
     )
     messages = []
     for component, object_id, config in entities:
-        payload = {**config, **common, "unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}"}
+        entity = f"{node}_{object_id}"
+        payload = {**config, **common, "unique_id": entity, "default_entity_id": f"{component}.{entity}"}
         messages.append((f"{prefix}/{component}/{node}/{object_id}/config", json.dumps(payload)))
     return messages
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fishgate.store import StoredPassage
-from fishgate.types import SPECIES
+from fishgate.types import SPECIES, UNKNOWN
 
 PAYLOAD_VERSION = 1
 MODES = ("auto", "river", "tank")
@@ -87,7 +87,7 @@ def counts_payload(
     site: str, period: str, start: date, end: date, totals: Mapping[str, Mapping[str, int]], now: datetime
 ) -> str:
     """Passages per species and direction over local days start..end (what `fishgate counts` sums)."""
-    species = list(SPECIES) + sorted(set(totals) - set(SPECIES))
+    species = [*SPECIES, UNKNOWN, *sorted(set(totals) - {*SPECIES, UNKNOWN})]
     counts = {s: {d: int(totals.get(s, {}).get(d, 0)) for d in DIRECTIONS} for s in species}
     total = {d: sum(c[d] for c in counts.values()) for d in DIRECTIONS}
     return _dump(

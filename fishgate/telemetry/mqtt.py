@@ -81,16 +81,17 @@ class MqttPublisher:
         self.rejected = 0
         self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()  # mids from paho's thread
         self._inflight: dict[int, int] = {}  # mid -> outbox seq, drain thread only
+        self._unstored_acks: list[int] = []  # acknowledged mids not yet deleted from the outbox
         self._sent_upto = 0  # highest outbox seq published by this process
         self._connected = threading.Event()
         self._announce = threading.Event()  # (re)connected: publish retained state again
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._drained = threading.Event()
+        self._empty_seen_at = -1.0  # monotonic start of the last cycle that found nothing left to send
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
         self._last_stats = 0.0
-        self._last_counts: tuple[date, float] | None = None
+        self._counts_day: date | None = None  # the local day the last counts were for
         self._gate_version = -1
 
     # -- life cycle (pipeline thread) ------------------------------------------
@@ -104,17 +105,14 @@ class MqttPublisher:
 
     def wake(self) -> None:
         """New rows are in the outbox."""
-        self._drained.clear()
         self._wake.set()
 
     def stop(self, drain_timeout_s: float = 0.0) -> None:
         """Wait up to drain_timeout_s for the outbox to empty, say "offline", disconnect."""
-        if drain_timeout_s > 0:
-            self.wake()
-            if not self._drained.wait(drain_timeout_s):
-                log.warning(
-                    "MQTT: outbox not empty after %.0f s; the rest goes at the next start", drain_timeout_s
-                )
+        if drain_timeout_s > 0 and not self._wait_drained(drain_timeout_s):
+            log.warning(
+                "MQTT: outbox not empty after %.0f s; the rest goes at the next start", drain_timeout_s
+            )
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -126,6 +124,16 @@ class MqttPublisher:
                     info.wait_for_publish(timeout=2)
         self._client.disconnect()
         self._client.loop_stop()
+
+    def _wait_drained(self, timeout_s: float) -> bool:
+        """True once a drain cycle that started after this call found the outbox empty."""
+        asked = time.monotonic()
+        self._wake.set()
+        while self._empty_seen_at < asked:
+            if time.monotonic() - asked > timeout_s:
+                return False
+            time.sleep(0.05)
+        return True
 
     @property
     def connected(self) -> bool:
@@ -164,7 +172,9 @@ class MqttPublisher:
             log.error("MQTT: broker %s:%s refused the connection: %s", self.mqtt.host, self.mqtt.port, reason)
             return
         log.info("MQTT: connected to %s:%s", self.mqtt.host, self.mqtt.port)
-        client.subscribe(self.topics.gate_mode_set, qos=1)
+        # QoS 0: the broker must not keep a command for us while we are away; an old
+        # "tank" applied hours later, after a restart, would be worse than a lost one
+        client.subscribe(self.topics.gate_mode_set, qos=0)
         self._connected.set()
         self._announce.set()
         self._wake.set()
@@ -206,6 +216,7 @@ class MqttPublisher:
             store.close()
 
     def _cycle(self, store: PassageStore) -> None:
+        started = time.monotonic()
         self._take_acks(store)
         if not self._connected.is_set():
             return
@@ -214,8 +225,8 @@ class MqttPublisher:
             self._publish_state(store)
         sent = self._send_outbox(store)
         now = time.monotonic()
-        if sent or self._counts_stale(now):
-            self._publish_counts(store, now)
+        if sent or self._counts_stale():
+            self._publish_counts(store)
         if self.status is not None:
             if self.status.gate_version != self._gate_version:
                 self._publish_gate()
@@ -224,20 +235,20 @@ class MqttPublisher:
                 self._publish(
                     self.topics.stats, stats_payload(self.status.snapshot(store.outbox_length()), self._now())
                 )
-        if not self._inflight and not store.outbox(1, after=self._sent_upto):
-            self._drained.set()
+        if not self._inflight and store.outbox_length() == 0:
+            self._empty_seen_at = started
 
     def _take_acks(self, store: PassageStore) -> None:
-        done = []
         while True:
             try:
-                mid = self._acked.get_nowait()
+                self._unstored_acks.append(self._acked.get_nowait())
             except queue.Empty:
                 break
-            seq = self._inflight.pop(mid, None)  # None: a state message, nothing to delete
-            if seq is not None:
-                done.append(seq)
-        store.ack(done)
+        mids = [mid for mid in self._unstored_acks if mid in self._inflight]
+        store.ack([self._inflight[mid] for mid in mids])  # a failure keeps them for the next cycle
+        for mid in mids:
+            del self._inflight[mid]
+        self._unstored_acks.clear()  # acks of state messages: nothing to delete
 
     def _send_outbox(self, store: PassageStore) -> int:
         room = WINDOW - len(self._inflight)
@@ -265,16 +276,13 @@ class MqttPublisher:
             for topic, payload in discovery_messages(self.mqtt.discovery_prefix, self.topics, self.version):
                 self._publish(topic, payload, retain=True)
         self._gate_version = -1  # republish the gate state
-        self._publish_counts(store, time.monotonic())
+        self._publish_counts(store)
 
-    def _counts_stale(self, now: float) -> bool:
+    def _counts_stale(self) -> bool:
         """Today's counts start from zero at local midnight even when no fish comes."""
-        if self._last_counts is None:
-            return True
-        day, _ = self._last_counts
-        return self._today() != day
+        return self._today() != self._counts_day
 
-    def _publish_counts(self, store: PassageStore, now: float) -> None:
+    def _publish_counts(self, store: PassageStore) -> None:
         today = self._today()
         season = season_start(today, self.season_start)
         stamp = self._now()
@@ -284,7 +292,7 @@ class MqttPublisher:
         ):
             totals = store.totals(start, today)
             self._publish(topic, counts_payload(self.site, period, start, today, totals, stamp), retain=True)
-        self._last_counts = (today, now)
+        self._counts_day = today
 
     def _publish_gate(self) -> None:
         assert self.status is not None

@@ -66,8 +66,8 @@ class TrapStatus:
             self._frames += 1
             self._step_ms.append(step_ms)
             if result.command is not None:
-                # a gate command is issued at the end of the frame's "gate" stage
-                self._command_ms.append(step_ms - result.timings_ms.get("gate", 0.0))
+                # the gate stage is the last one: its command goes out as the step ends
+                self._command_ms.append(step_ms)
                 self._set_gate(result.command.route, self._gate[1])
 
     def set_mode(self, mode: str) -> None:
@@ -112,6 +112,6 @@ def _percentile(values: np.ndarray | None, q: float) -> float | None:
 
 def _disk_free_mb(path: Path) -> float | None:
     try:
-        return round(shutil.disk_usage(path).free / 2**20, 1)
+        return round(shutil.disk_usage(path).free / 1e6, 1)
     except OSError:
         return None

@@ -237,6 +237,7 @@ class PassageStore:
             return None
         tmp = path.with_suffix(".tmp")
         try:
+            new_day = not path.parent.is_dir()
             path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as f:
                 f.write(jpeg.tobytes())
@@ -244,7 +245,7 @@ class PassageStore:
                 os.fsync(f.fileno())
             tmp.replace(path)
             _fsync_dir(path.parent)  # the rename, and a new day's folder, survive a power cut
-            if path.parent != self.snapshots:
+            if new_day:
                 _fsync_dir(self.snapshots)
         except OSError as exc:
             with contextlib.suppress(OSError):

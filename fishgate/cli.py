@@ -188,6 +188,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def cmd_train_detector(args: argparse.Namespace) -> int:
+    try:
+        from fishgate.training.build import find_clips
+        from fishgate.training.detector_build import DetectorPlan, build_detector
+    except ImportError as exc:
+        raise FishgateError(
+            f"training needs the [train] extra ({exc.name} is missing): pip install 'fishgate[train]'"
+        ) from None
+    train_clips = find_clips(args.footage, args.train)
+    if not train_clips:
+        raise FishgateError(f"{args.footage}: no annotated clips match {args.train!r}")
+    plan = DetectorPlan(
+        train_clips=train_clips,
+        val_clips=find_clips(args.footage, args.val) if args.val else (),
+        out_dir=args.out,
+        name=args.name,
+        cache_dir=args.cache,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    build_detector(plan)
+    return ExitStatus.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fishgate",
@@ -303,6 +327,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--cache", type=Path, help="keep extracted crops here to make reruns fast")
     tr.set_defaults(func=cmd_train)
+
+    td = sub.add_parser(
+        "train-detector",
+        help="rebuild the learned fish detector from annotated footage (needs the [train] extra)",
+        description="Whole frames + CVAT boxes -> CPU training of a heat-map detector -> ONNX -> card.",
+    )
+    td.add_argument(
+        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+    )
+    td.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
+    td.add_argument(
+        "--val", metavar="GLOB", help="clips to validate on (default: the last 20%% of each training clip)"
+    )
+    td.add_argument(
+        "--out", type=Path, default=Path("models"), help="where the .onnx and card go (default: models/)"
+    )
+    td.add_argument("--name", default="detector", help="file name stem (default: detector)")
+    td.add_argument("--epochs", type=int, default=30)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--cache", type=Path, help="keep extracted frames here to make reruns fast")
+    td.set_defaults(func=cmd_train_detector)
 
     demo = sub.add_parser("demo", help="replay the bundled demo footage with the bundled model")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -9,13 +9,19 @@ it keeps running whatever the gate says: a fish holding station is not "moving".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from fishgate.config import SiteConfig
 from fishgate.types import Detection
 from fishgate.vision.detector import FishDetector
+from fishgate.vision.learned import LearnedDetector
 from fishgate.vision.motion import MotionGate
+
+
+class FrameDetector(Protocol):
+    def detect(self, image: np.ndarray, t: float) -> list[Detection]: ...
 
 
 @dataclass
@@ -31,7 +37,7 @@ class GateCounts:
 class MotionGatedDetector:
     """A Detector (the pipeline's protocol) that asks the motion gate first."""
 
-    def __init__(self, detector: FishDetector, motion: MotionGate) -> None:
+    def __init__(self, detector: FrameDetector, motion: MotionGate) -> None:
         self.detector = detector
         self.motion = motion
         self.counts = GateCounts()
@@ -48,10 +54,18 @@ class MotionGatedDetector:
         return detections
 
 
-def build_detector(config: SiteConfig, frame_size: tuple[int, int]) -> FishDetector | MotionGatedDetector:
+def build_detector(
+    config: SiteConfig, frame_size: tuple[int, int]
+) -> FishDetector | LearnedDetector | MotionGatedDetector:
     """The detector a site config asks for, sized for its camera."""
     d, px_per_cm = config.detection, config.geometry.px_per_cm
-    detector = FishDetector(frame_size=frame_size, px_per_cm=px_per_cm, min_length_cm=d.min_length_cm)
+    detector: FishDetector | LearnedDetector
+    if d.kind == "learned":
+        detector = LearnedDetector(
+            d.model, d.card_path, frame_size=frame_size, threads=d.threads, score_threshold=d.score_threshold
+        )
+    else:
+        detector = FishDetector(frame_size=frame_size, px_per_cm=px_per_cm, min_length_cm=d.min_length_cm)
     if not d.motion_gate:
         return detector
     width, height = frame_size

@@ -114,11 +114,18 @@ def _describe(config: SiteConfig) -> str:
         f"gate {g.gate_distance_cm} cm beyond the upstream edge",
         f"  gate        {gate.kind}, travel {gate.travel_s} s, idle {gate.idle}, safe {gate.safe}",
         f"  model       {config.model.path}",
+        f"  detector    {_detector_line(config)}",
         f"  tank        {', '.join(sorted(config.decision.tank_species))}",
         f"  storage     {config.storage.path}",
         f"  mqtt        {mqtt}",
     ]
     return "\n".join(lines)
+
+
+def _detector_line(config: SiteConfig) -> str:
+    d = config.detection
+    what = f"learned {d.model}" if d.kind == "learned" else "background subtraction"
+    return f"{what}, min length {d.min_length_cm} cm, motion gate {'on' if d.motion_gate else 'off'}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ class DetectorPlan:
     name: str = "detector"
     cache_dir: Path | None = None
     epochs: int = 30
+    frames_per_epoch: int = 6000
     seed: int = 0
     input_size: tuple[int, int] = INPUT_SIZE
 
@@ -169,7 +170,9 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
     print(f"  training on {len(train_set)} frames, {sum(len(b) for b in train_set.boxes)} fish boxes")
 
     print("2/4 training")
-    settings = DetectorTrainSettings(epochs=plan.epochs, seed=plan.seed)
+    settings = DetectorTrainSettings(
+        epochs=plan.epochs, seed=plan.seed, frames_per_epoch=plan.frames_per_epoch
+    )
     net = train_detector(train_set, settings)
 
     print("3/4 threshold on the validation frames")

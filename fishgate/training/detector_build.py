@@ -199,7 +199,7 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
             "frames": len(train_set),
             "fish_boxes": sum(len(b) for b in train_set.boxes),
             "clips": [xml.name for _, xml in plan.train_clips],
-            "files": [{"path": str(p), "sha256": sha256_of(p)} for pair in plan.train_clips for p in pair],
+            "files": [{"name": p.name, "sha256": sha256_of(p)} for pair in plan.train_clips for p in pair],
             "torch": torch.__version__,
         },
     }

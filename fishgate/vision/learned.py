@@ -27,6 +27,11 @@ from fishgate.types import Box, Detection
 from fishgate.vision.classifier import _open_session, file_sha256
 
 CARD_FORMAT = "fishgate-detector-card/1"
+# Boxes ending within this many input px of the frame border are snapped to it: the
+# model's box for a fish half out of the picture falls a few px short of the border
+# (median 4 frame px in validation), and the tracker reads a fish entering or leaving
+# from a box that touches it.
+BORDER_SNAP_INPUT_PX = 2.5
 REBUILD_HINT = "set detection.model in the site config, or rebuild it with `fishgate train-detector`"
 
 
@@ -152,14 +157,14 @@ def decode(
     cy = (rows + maps[4, rows, cols]) * s * sy
     half_w = np.exp(maps[1, rows, cols]) * sx / 2
     half_h = np.exp(maps[2, rows, cols]) * sy / 2
+    snap_x, snap_y = BORDER_SNAP_INPUT_PX * sx, BORDER_SNAP_INPUT_PX * sy
+    x1 = np.where(cx - half_w <= snap_x, 0.0, cx - half_w)
+    y1 = np.where(cy - half_h <= snap_y, 0.0, cy - half_h)
+    x2 = np.where(cx + half_w >= width - snap_x, width, cx + half_w)
+    y2 = np.where(cy + half_h >= height - snap_y, height, cy + half_h)
     kept: list[tuple[Box, float]] = []
     for i in range(rows.size):
-        box = Box(
-            float(max(0.0, cx[i] - half_w[i])),
-            float(max(0.0, cy[i] - half_h[i])),
-            float(min(width, cx[i] + half_w[i])),
-            float(min(height, cy[i] + half_h[i])),
-        )
+        box = Box(float(x1[i]), float(y1[i]), float(x2[i]), float(y2[i]))
         if box.width < 1 or box.height < 1 or any(box.iou(k) > card.box_nms_iou for k, _ in kept):
             continue
         kept.append((box, float(centre[rows[i], cols[i]])))

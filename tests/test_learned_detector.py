@@ -228,3 +228,18 @@ def test_a_config_naming_a_missing_model_fails_when_the_detector_is_built(tmp_pa
     assert config.detection.model == tmp_path / "models" / "mine.onnx"
     with pytest.raises(ModelError, match=r"mine\.onnx: fish detector model not found"):
         build_detector(config, (W, H))
+
+
+def test_on_a_still_chute_a_still_fish_is_looked_at_every_fifth_frame() -> None:
+    """A fish holding station is not "moving": the learned detector keeps seeing it, but
+    only every fifth frame while the gate sees nothing move, so something fish-like lying
+    on a still chute costs a fifth of the detector's time."""
+    config = replace(load_config(CHUTE_CONFIG), detection=DetectionConfig(kind="learned"))
+    gated = build_detector(config, (W, H))
+    assert isinstance(gated, MotionGatedDetector) and gated.still_every == 5
+    image = _chute()
+    _paste(image, "sea_trout", 160.0, 250, 150, seed=3)
+    found = [bool(gated.detect(image, i / FPS)) for i in range(100)]
+    later = found[50:]  # the gate has long settled on "nothing moves"
+    assert 8 <= sum(later) <= 12
+    assert all(any(later[i : i + 5]) for i in range(0, 50, 5)), "the fish must be seen every 0.2 s"

@@ -26,7 +26,8 @@ MEAN = 0.5
 STD = 0.25
 GAUSSIAN_SHARE = 0.54 / 6  # sigma = this share of the box's size in cells (TTFNet's alpha / 6)
 MIN_SIGMA = 0.7  # cells: a small fish still gets a peak a cell or so wide
-MIN_KEPT_PX = 3.0  # input px: a box cut down to less than this by a shift is dropped
+MIN_KEPT_PX = 3.0  # input px: a box cut down to less than this by a zoom is dropped
+MAX_ZOOM = 1.25  # augmentation zooms in by up to this much
 
 
 @dataclass(frozen=True)
@@ -45,24 +46,29 @@ class DetectorTrainSettings:
 # -- augmentation ---------------------------------------------------------------
 
 
-def shift_and_mirror(
+def zoom_and_mirror(
     image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scale, shift and mirror one frame with its boxes; boxes are clipped to the frame as
-    an annotator clips a fish half out of the picture."""
+    """Zoom into one frame (a random window, never padding) and maybe mirror it, with its
+    boxes clipped to the window as an annotator clips a fish half out of the picture.
+
+    Only zooming in: padding would put made-up water (or a mirrored half fish) beyond the
+    border, and the model must learn that a fish's box ends exactly at the real border."""
     h, w = image.shape[:2]
-    scale = rng.uniform(0.85, 1.2)
+    scale = rng.uniform(1.0, MAX_ZOOM)
     flip = rng.random() < 0.5
-    tx, ty = rng.uniform(-0.1, 0.1) * w, rng.uniform(-0.1, 0.1) * h
+    # the window's top-left corner in the source frame
+    x0, y0 = rng.uniform(0, w - w / scale), rng.uniform(0, h - h / scale)
     a = -scale if flip else scale
-    cx, cy = w / 2, h / 2
-    # x' = a (x - cx) + cx + tx, y' = scale (y - cy) + cy + ty
-    matrix = np.array([[a, 0, cx - a * cx + tx], [0, scale, cy - scale * cy + ty]], np.float32)
-    out = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    tx = (w - 1 + scale * x0) if flip else -scale * x0  # x' = a x + tx
+    ty = -scale * y0
+    matrix = np.array([[a, 0, tx], [0, scale, ty]], np.float32)
+    out = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if len(boxes) == 0:
         return out, boxes
-    xs = boxes[:, [0, 2]] * a + matrix[0, 2]
-    ys = boxes[:, [1, 3]] * scale + matrix[1, 2]
+    # boxes are continuous coordinates (a pixel's centre at i + 0.5), the matrix maps pixel indices
+    xs = boxes[:, [0, 2]] * a + tx + 0.5 * (1 - a)
+    ys = boxes[:, [1, 3]] * scale + ty + 0.5 * (1 - scale)
     moved = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], 1)
     moved[:, [0, 2]] = moved[:, [0, 2]].clip(0, w)
     moved[:, [1, 3]] = moved[:, [1, 3]].clip(0, h)
@@ -114,7 +120,7 @@ def batch_tensors(
     for i in idx:
         image, boxes = frames.images[i], frames.boxes[i]
         if train:
-            image, boxes = shift_and_mirror(image, boxes, rng)
+            image, boxes = zoom_and_mirror(image, boxes, rng)
         heat, reg, mask = targets(boxes, grid)
         images.append(image)
         heats.append(heat)

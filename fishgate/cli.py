@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("models"), help="where the .onnx and card go (default: models/)"
     )
     td.add_argument("--name", default="detector", help="file name stem (default: detector)")
-    td.add_argument("--epochs", type=int, default=30)
+    td.add_argument("--epochs", type=int, default=24)
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--cache", type=Path, help="keep extracted frames here to make reruns fast")
     td.set_defaults(func=cmd_train_detector)

@@ -42,7 +42,7 @@ class DetectorPlan:
     out_dir: Path
     name: str = "detector"
     cache_dir: Path | None = None
-    epochs: int = 30
+    epochs: int = 24
     frames_per_epoch: int = 6000
     seed: int = 0
     input_size: tuple[int, int] = INPUT_SIZE

@@ -32,7 +32,7 @@ MAX_ZOOM = 1.25  # augmentation zooms in by up to this much
 
 @dataclass(frozen=True)
 class DetectorTrainSettings:
-    epochs: int = 30
+    epochs: int = 24
     batch_size: int = 48
     learning_rate: float = 4e-3
     weight_decay: float = 1e-4

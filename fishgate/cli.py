@@ -210,11 +210,18 @@ def _describe(config: SiteConfig) -> str:
         f"gate {g.gate_distance_cm} cm beyond the upstream edge",
         f"  gate        {gate.kind}, travel {gate.travel_s} s, idle {gate.idle}, safe {gate.safe}",
         f"  model       {config.model.path}",
+        f"  detector    {_detector_line(config)}",
         f"  tank        {', '.join(sorted(config.decision.tank_species))}",
         f"  storage     {config.storage.path}",
         f"  mqtt        {mqtt}",
     ]
     return "\n".join(lines)
+
+
+def _detector_line(config: SiteConfig) -> str:
+    d = config.detection
+    what = f"learned {d.model}" if d.kind == "learned" else "background subtraction"
+    return f"{what}, min length {d.min_length_cm} cm, motion gate {'on' if d.motion_gate else 'off'}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -281,6 +288,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         crop_size=args.crop_size,
     )
     build(plan)
+    return ExitStatus.OK
+
+
+def cmd_train_detector(args: argparse.Namespace) -> int:
+    try:
+        from fishgate.training.build import find_clips
+        from fishgate.training.detector_build import DetectorPlan, build_detector
+    except ImportError as exc:
+        raise FishgateError(
+            f"training needs the [train] extra ({exc.name} is missing): pip install 'fishgate[train]'"
+        ) from None
+    train_clips = find_clips(args.footage, args.train)
+    if not train_clips:
+        raise FishgateError(f"{args.footage}: no annotated clips match {args.train!r}")
+    plan = DetectorPlan(
+        train_clips=train_clips,
+        val_clips=find_clips(args.footage, args.val) if args.val else (),
+        out_dir=args.out,
+        name=args.name,
+        cache_dir=args.cache,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    build_detector(plan)
     return ExitStatus.OK
 
 
@@ -436,6 +467,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--cache", type=Path, help="keep extracted crops here to make reruns fast")
     tr.set_defaults(func=cmd_train)
+
+    td = sub.add_parser(
+        "train-detector",
+        help="rebuild the learned fish detector from annotated footage (needs the [train] extra)",
+        description="Whole frames + CVAT boxes -> CPU training of a heat-map detector -> ONNX -> card.",
+    )
+    td.add_argument(
+        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+    )
+    td.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
+    td.add_argument(
+        "--val", metavar="GLOB", help="clips to validate on (default: the last 20%% of each training clip)"
+    )
+    td.add_argument(
+        "--out", type=Path, default=Path("models"), help="where the .onnx and card go (default: models/)"
+    )
+    td.add_argument("--name", default="detector", help="file name stem (default: detector)")
+    td.add_argument("--epochs", type=int, default=24)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--cache", type=Path, help="keep extracted frames here to make reruns fast")
+    td.set_defaults(func=cmd_train_detector)
 
     demo = sub.add_parser("demo", help="replay the bundled demo footage with the bundled model")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")

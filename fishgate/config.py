@@ -23,6 +23,7 @@ from fishgate.types import INVASIVE, ROUTES, SPECIES
 SourceKind = Literal["file", "opencv", "picamera", "synthetic"]
 GateKind = Literal["servo", "relay", "recording"]
 Upstream = Literal["+x", "-x"]
+DetectorKind = Literal["background", "learned"]
 
 T = TypeVar("T")
 _REQUIRED: Any = object()
@@ -30,6 +31,7 @@ _REQUIRED: Any = object()
 # "bundled:NAME" names a file shipped inside the package (demo footage, the species
 # model), so a config can point at them wherever pip installed fishgate.
 BUNDLED_PREFIX = "bundled:"
+DEFAULT_DETECTOR = "models/detector.onnx"
 
 
 def bundled_path(name: str) -> Path:
@@ -111,6 +113,17 @@ class ModelConfig:
 class DetectionConfig:
     min_length_cm: float = 30.0  # shortest fish to detect; leaves and bubbles are shorter
     motion_gate: bool = True  # skip detection on frames where nothing fish-sized moves
+    # "background": background subtraction (no model); "learned": the heat-map ONNX
+    # detector, which keeps fish swimming one above the other apart
+    kind: DetectorKind = "background"
+    model: Path = field(default_factory=lambda: bundled_path(DEFAULT_DETECTOR))
+    card: Path | None = None  # defaults to the model path with .json
+    score_threshold: float | None = None  # overrides the card's (learned only)
+    threads: int = 1  # ONNX Runtime intra-op threads (learned only)
+
+    @property
+    def card_path(self) -> Path:
+        return self.card if self.card is not None else self.model.with_suffix(".json")
 
 
 @dataclass(frozen=True)
@@ -439,10 +452,20 @@ def _decision(t: _Table | None, gate_safe: str) -> DecisionConfig:
 def _detection(t: _Table | None) -> DetectionConfig:
     if t is None:
         return DetectionConfig()
+    model = t.path("model", bundled_path(DEFAULT_DETECTOR))
     detection = DetectionConfig(
         min_length_cm=t.number("min_length_cm", 30.0, gt=0, le=500),
         motion_gate=t.boolean("motion_gate", True),
+        kind=t.string("kind", "background", choices=("background", "learned")),
+        model=model,
+        card=t.path("card", None),
+        score_threshold=t.number("score_threshold", None, gt=0, le=1),
+        threads=t.number("threads", 1, ge=1, le=64, integer=True),
     )
+    if detection.kind != "learned":
+        for key in ("model", "card", "score_threshold", "threads"):
+            if t.has(key):
+                raise t.fail(key, "applies only to kind = 'learned' (the background detector has no model)")
     t.finish()
     return detection
 

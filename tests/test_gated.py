@@ -10,7 +10,9 @@ from fishgate.vision.detector import FishDetector
 from fishgate.vision.gated import MotionGatedDetector, build_detector
 from tests.helpers import CHUTE_CONFIG
 
-CONFIG = load_config(CHUTE_CONFIG)
+# the background detector behind the gate (the sample chute's config asks for the learned
+# one, whose gate is tested in test_learned_detector.py)
+CONFIG = replace(load_config(CHUTE_CONFIG), detection=DetectionConfig(kind="background"))
 
 
 def test_an_empty_chute_skips_the_detector_after_warm_up() -> None:

@@ -54,3 +54,38 @@ def test_build_writes_matching_fp32_and_int8_models_with_cards(tmp_path: Path) -
     assert int8.stat().st_size < fp32.stat().st_size
     crops = np.zeros((2, DEFAULT_CROP_SIZE[1], DEFAULT_CROP_SIZE[0], 3), np.uint8)
     assert SpeciesClassifier(int8).probabilities(crops).shape == (2, 5)
+
+
+def test_detector_targets_keep_two_fish_one_above_the_other_apart() -> None:
+    from fishgate.training.detector_train import targets
+
+    # two fish 60 x 16 input px, centres 8 px (4 cells) apart vertically
+    boxes = np.array([[40, 30, 100, 46], [44, 38, 104, 54]], np.float32)
+    heat, reg, mask = targets(boxes, (45, 80))
+    assert mask.sum() == 2
+    rows, cols = np.nonzero(heat == 1.0)
+    assert sorted(rows.tolist()) == [19, 23] and sorted(cols.tolist()) == [35, 37]
+    assert heat[21, 36] < 0.5, "a valley between the two peaks"
+    assert reg[0, 19, 35] == pytest.approx(np.log(60))
+
+
+def test_detector_build_writes_a_model_the_runtime_loads(tmp_path: Path) -> None:
+    from fishgate.training.detector_build import DetectorPlan, build_detector
+    from fishgate.vision.learned import LearnedDetector, load_detector_card
+
+    clip = write_clip(SceneSpec("crowded", seconds=8, seed=3), tmp_path / "crowded")
+    plan = DetectorPlan(
+        train_clips=((clip.video, clip.annotations),),
+        val_clips=(),
+        out_dir=tmp_path / "models",
+        epochs=1,
+        frames_per_epoch=96,
+    )
+    validation = build_detector(plan)
+    model = tmp_path / "models" / "detector.onnx"
+    card = load_detector_card(model.with_suffix(".json"))
+    assert card.sha256 == file_sha256(model) and (card.width, card.height) == (160, 90)
+    assert card.extra["validation"] == validation and validation["frames"] > 0
+    assert card.extra["training"]["clips"] == ["crowded.xml"]
+    detector = LearnedDetector(model, frame_size=(640, 360))
+    assert detector.maps(np.zeros((360, 640, 3), np.uint8)).shape == (5, 45, 80)

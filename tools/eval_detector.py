@@ -3,6 +3,8 @@
 
     python tools/eval_detector.py ../shared/footage/*-01.xml
     python tools/eval_detector.py --clips '../shared/footage/*-02.xml' --dump out/
+    python tools/eval_detector.py --learned ../shared/footage/*-02.xml     # the bundled learned model
+    python tools/eval_detector.py --learned --model models/detector.onnx ...  # another one
 
 Each clip's video is the XML's sibling NAME.mp4; px_per_cm comes from NAME.json where
 there is one. The detector runs only on frames the gate lets through, as in the
@@ -48,10 +50,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from fishgate.config import DEFAULT_DETECTOR, bundled_path  # noqa: E402
 from fishgate.cvat import read_cvat  # noqa: E402
 from fishgate.sources.replay import ReplaySource  # noqa: E402
 from fishgate.types import Box  # noqa: E402
 from fishgate.vision.detector import Detection, FishDetector  # noqa: E402
+from fishgate.vision.learned import LearnedDetector  # noqa: E402
 from fishgate.vision.motion import MotionGate  # noqa: E402
 
 MIN_TRUTH_WIDTH_PX = 20.0
@@ -200,7 +204,15 @@ def _dump(
     cv2.imwrite(str(out / f"{name}-{index:05d}.png"), canvas)
 
 
-def evaluate_clip(xml: Path, *, gate_on: bool, dump: Path | None, max_frames: int | None = None) -> ClipStats:
+def evaluate_clip(
+    xml: Path,
+    *,
+    gate_on: bool,
+    dump: Path | None,
+    max_frames: int | None = None,
+    learned: Path | None = None,
+) -> ClipStats:
+    """`learned`: the learned detector's model instead of background subtraction."""
     truth_by_frame = _truth_by_frame(xml)
     stats = ClipStats(xml.stem)
     runs = _FalseRuns()
@@ -209,7 +221,11 @@ def evaluate_clip(xml: Path, *, gate_on: bool, dump: Path | None, max_frames: in
         width, height = source.width, source.height
         px_per_cm = _px_per_cm(xml)
         gate = MotionGate(px_per_cm=px_per_cm)
-        detector = FishDetector((width, height), px_per_cm)
+        detector: FishDetector | LearnedDetector = (
+            FishDetector((width, height), px_per_cm)
+            if learned is None
+            else LearnedDetector(learned, frame_size=(width, height))
+        )
         dets: list[Detection] = []
         for frame in source:
             if max_frames is not None and frame.index >= max_frames:
@@ -295,6 +311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-gate", action="store_true", help="run the detector on every frame")
     parser.add_argument("--dump", type=Path, help="write frames with misses or false detections here")
     parser.add_argument("--frames", type=int, help="only the first N frames of each clip")
+    parser.add_argument(
+        "--learned", action="store_true", help="the learned detector instead of background subtraction"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=bundled_path(DEFAULT_DETECTOR),
+        metavar="MODEL.onnx",
+        help="the learned detector's model (default: the bundled one)",
+    )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # the trap's budget is one core
     clips = _clips(args)
@@ -306,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(COLUMNS)))
     total = ClipStats("all")
     for xml in clips:
-        stats = evaluate_clip(xml, gate_on=not args.no_gate, dump=args.dump, max_frames=args.frames)
+        stats = evaluate_clip(
+            xml,
+            gate_on=not args.no_gate,
+            dump=args.dump,
+            max_frames=args.frames,
+            learned=args.model if args.learned else None,
+        )
         print(_row(stats), flush=True)
         total.add(stats)
     if len(clips) > 1:

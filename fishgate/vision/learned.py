@@ -1,0 +1,243 @@
+"""The learned fish detector at run time: a heat-map ONNX model, its JSON card, ONNX Runtime.
+
+Each frame is shrunk to the model's input (160 x 90 for the bundled model) and the
+model gives, per cell of a grid at half that size, the probability that a fish's
+centre lies there plus that fish's box size and sub-cell offset. A cell that is the
+highest of its 3 x 3 neighbours and above the card's threshold is one fish; so two
+fish swimming one above the other stay two detections, which background subtraction
+cannot do once their blobs touch.
+
+The card (sibling .json) holds input size, normalisation, grid stride, thresholds and
+the sha256 of the model, as the species model's card does; see
+fishgate/training/detector_build.py for how both are made.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fishgate.errors import ModelError
+from fishgate.types import Box, Detection
+from fishgate.vision.classifier import _open_session, file_sha256
+
+CARD_FORMAT = "fishgate-detector-card/1"
+# Boxes ending within this many input px of the frame border are snapped to it: the
+# model's box for a fish half out of the picture falls a few px short of the border
+# (median 4 frame px in validation), and the tracker reads a fish entering or leaving
+# from a box that touches it.
+BORDER_SNAP_INPUT_PX = 2.5
+REBUILD_HINT = "set detection.model in the site config, or rebuild it with `fishgate train-detector`"
+
+
+@dataclass(frozen=True)
+class DetectorCard:
+    """What the runtime must know about a detector model (the rest of the card is record)."""
+
+    model_file: str
+    sha256: str
+    input_name: str
+    height: int
+    width: int
+    stride: int  # input px per output cell
+    mean: float  # on 0..1 pixel values, the same for B, G and R
+    std: float
+    score_threshold: float  # a centre probability below this is no fish
+    box_nms_iou: float  # two peaks whose boxes overlap more than this are one fish
+    merged_share: float  # a box this much inside another detection is flagged `merged`
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        card = {
+            "format": CARD_FORMAT,
+            "version": self.version,
+            "model_file": self.model_file,
+            "sha256": self.sha256,
+            "input": {
+                "name": self.input_name,
+                "layout": "NCHW",
+                "dtype": "float32",
+                "height": self.height,
+                "width": self.width,
+                "channels": "BGR",
+                "resize": "INTER_AREA from the whole frame",
+            },
+            "normalisation": {"scale": 1 / 255, "mean": self.mean, "std": self.std},
+            "output": {
+                "layout": "N x [centre, log_w, log_h, offset_x, offset_y] x H/stride x W/stride",
+                "stride": self.stride,
+            },
+            "score_threshold": self.score_threshold,
+            "box_nms_iou": self.box_nms_iou,
+            "merged_share": self.merged_share,
+        }
+        card.update(self.extra)
+        return card
+
+
+def load_detector_card(path: Path) -> DetectorCard:
+    """Read and check a detector card; every problem is one ModelError line naming the card."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"{path}: detector card not found (it sits beside the .onnx with a .json suffix)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: detector card is not readable JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
+        raise ModelError(f"{path}: not a fishgate detector card (expected format {CARD_FORMAT!r})")
+    try:
+        card = DetectorCard(
+            model_file=str(data["model_file"]),
+            sha256=str(data["sha256"]),
+            input_name=str(data["input"]["name"]),
+            height=int(data["input"]["height"]),
+            width=int(data["input"]["width"]),
+            stride=int(data["output"]["stride"]),
+            mean=float(data["normalisation"]["mean"]),
+            std=float(data["normalisation"]["std"]),
+            score_threshold=float(data["score_threshold"]),
+            box_nms_iou=float(data["box_nms_iou"]),
+            merged_share=float(data["merged_share"]),
+            version=str(data.get("version", "")),
+            extra={k: v for k, v in data.items() if k not in _CARD_KEYS},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: detector card lacks or garbles {exc}") from None
+    if not 0 < card.score_threshold < 1 or card.std <= 0 or card.stride < 1:
+        raise ModelError(f"{path}: detector card needs 0 < score_threshold < 1, std > 0, stride >= 1")
+    return card
+
+
+_CARD_KEYS = {
+    "format", "version", "model_file", "sha256", "input", "normalisation", "output",
+    "score_threshold", "box_nms_iou", "merged_share",
+}  # fmt: skip
+
+
+def preprocess(image: np.ndarray, card: DetectorCard) -> np.ndarray:
+    """A BGR (or grey) uint8 frame of any size -> the model's (1, 3, H, W) float32 input."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    small = cv2.resize(image, (card.width, card.height), interpolation=cv2.INTER_AREA)
+    return normalise(small[None], card)
+
+
+def normalise(frames: np.ndarray, card: DetectorCard) -> np.ndarray:
+    """(N, H, W, 3) uint8 at the input size -> (N, 3, H, W) float32."""
+    scale = np.float32(1 / (255 * card.std))
+    x = frames.astype(np.float32) * scale - np.float32(card.mean / card.std)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def decode(
+    maps: np.ndarray, card: DetectorCard, frame_size: tuple[int, int], threshold: float | None = None
+) -> list[Detection]:
+    """One frame's output maps (5, h, w) -> detections in frame px, best first."""
+    centre = np.ascontiguousarray(maps[0], dtype=np.float32)
+    threshold = card.score_threshold if threshold is None else threshold
+    # a peak is the highest cell of its 3x3 neighbourhood (CenterNet's max-pool NMS)
+    peaks = (centre >= threshold) & (centre >= cv2.dilate(centre, np.ones((3, 3), np.uint8)))
+    rows, cols = np.nonzero(peaks)
+    if rows.size == 0:
+        return []
+    order = np.argsort(-centre[rows, cols])
+    rows, cols = rows[order], cols[order]
+    width, height = frame_size
+    sx, sy = width / card.width, height / card.height
+    s = card.stride
+    cx = (cols + maps[3, rows, cols]) * s * sx
+    cy = (rows + maps[4, rows, cols]) * s * sy
+    half_w = np.exp(maps[1, rows, cols]) * sx / 2
+    half_h = np.exp(maps[2, rows, cols]) * sy / 2
+    snap_x, snap_y = BORDER_SNAP_INPUT_PX * sx, BORDER_SNAP_INPUT_PX * sy
+    x1 = np.where(cx - half_w <= snap_x, 0.0, cx - half_w)
+    y1 = np.where(cy - half_h <= snap_y, 0.0, cy - half_h)
+    x2 = np.where(cx + half_w >= width - snap_x, width, cx + half_w)
+    y2 = np.where(cy + half_h >= height - snap_y, height, cy + half_h)
+    kept: list[tuple[Box, float]] = []
+    for i in range(rows.size):
+        box = Box(float(x1[i]), float(y1[i]), float(x2[i]), float(y2[i]))
+        if box.width < 1 or box.height < 1 or any(box.iou(k) > card.box_nms_iou for k, _ in kept):
+            continue
+        kept.append((box, float(centre[rows[i], cols[i]])))
+    return [_detection(box, score, kept, card, frame_size) for box, score in kept]
+
+
+def _detection(
+    box: Box,
+    score: float,
+    all_boxes: list[tuple[Box, float]],
+    card: DetectorCard,
+    frame_size: tuple[int, int],
+) -> Detection:
+    # a crop mostly covered by another fish shows two fish: the species vote skips it
+    merged = any(other is not box and box.share_inside(other) >= card.merged_share for other, _ in all_boxes)
+    return Detection(box, score, edge_cut=box.touches_edge(*frame_size), merged=merged)
+
+
+class LearnedDetector:
+    """A Detector (the pipeline's protocol) running the heat-map model on every call.
+
+    Stateless: the model sees one frame at a time, so `t` is not used and a detector
+    skipped by the motion gate needs no catching up."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        card_path: Path | None = None,
+        *,
+        frame_size: tuple[int, int],
+        threads: int = 1,
+        score_threshold: float | None = None,
+    ) -> None:
+        model_path = Path(model_path)
+        card_path = Path(card_path) if card_path is not None else model_path.with_suffix(".json")
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: fish detector model not found ({REBUILD_HINT})")
+        self.card = load_detector_card(card_path)
+        digest = file_sha256(model_path)
+        if digest != self.card.sha256:
+            raise ModelError(
+                f"{model_path}: sha256 {digest[:12]}… does not match its card {card_path.name} "
+                f"({self.card.sha256[:12]}…): the model file is corrupt or the card belongs to another "
+                f"model ({REBUILD_HINT})"
+            )
+        self.session = _open_session(model_path, threads)
+        self._check_io(model_path)
+        self.model_path = model_path
+        self.frame_size = frame_size
+        self.score_threshold = self.card.score_threshold if score_threshold is None else score_threshold
+
+    def _check_io(self, model_path: Path) -> None:
+        inputs = self.session.get_inputs()
+        card = self.card
+        if len(inputs) != 1 or inputs[0].name != card.input_name:
+            names = [i.name for i in inputs]
+            raise ModelError(
+                f"{model_path}: model inputs {names} do not match the card's {card.input_name!r}"
+            )
+        shape = list(inputs[0].shape)
+        if len(shape) != 4 or shape[1:] != [3, card.height, card.width]:
+            raise ModelError(
+                f"{model_path}: model input shape {shape} does not match the card's "
+                f"[N, 3, {card.height}, {card.width}]"
+            )
+
+    def maps(self, image: np.ndarray) -> np.ndarray:
+        """The model's raw output for one frame: (5, h, w)."""
+        (out,) = self.session.run(None, {self.card.input_name: preprocess(image, self.card)})
+        return np.asarray(out[0])
+
+    def detect(self, image: np.ndarray, t: float) -> list[Detection]:
+        width, height = self.frame_size
+        if image.shape[:2] != (height, width) or image.dtype != np.uint8:
+            raise ValueError(f"image: expected {width}x{height} uint8, got {image.dtype} {image.shape}")
+        return decode(self.maps(image), self.card, self.frame_size, self.score_threshold)

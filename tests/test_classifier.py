@@ -14,7 +14,8 @@ from fishgate.cli import main
 from fishgate.config import bundled_path
 from fishgate.errors import ModelError
 from fishgate.types import SPECIES, UNKNOWN, Box
-from fishgate.vision.classifier import SpeciesClassifier, file_sha256, load_card, preprocess
+from fishgate.vision.classifier import SpeciesClassifier, load_card, preprocess
+from fishgate.vision.onnx_model import file_sha256
 
 MODEL = bundled_path("models/species-int8.onnx")
 FP32 = bundled_path("models/species-fp32.onnx")

@@ -13,8 +13,9 @@ torch = pytest.importorskip("torch", reason="training needs the [train] extra")
 from fishgate.synth import SceneSpec, write_clip  # noqa: E402
 from fishgate.training import augment  # noqa: E402
 from fishgate.training.build import BuildPlan, build  # noqa: E402
-from fishgate.vision.classifier import SpeciesClassifier, file_sha256, load_card  # noqa: E402
+from fishgate.vision.classifier import SpeciesClassifier, load_card  # noqa: E402
 from fishgate.vision.crops import DEFAULT_CROP_SIZE  # noqa: E402
+from fishgate.vision.onnx_model import file_sha256  # noqa: E402
 
 
 def test_augmentations_keep_shape_range_and_are_seeded() -> None:

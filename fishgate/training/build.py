@@ -21,8 +21,9 @@ from fishgate.errors import AnnotationError
 from fishgate.training.dataset import CropSet, clip_crops, concat, sha256_of, split_by_track
 from fishgate.training.report import format_report, validation_report
 from fishgate.types import SPECIES
-from fishgate.vision.classifier import SpeciesClassifier, file_sha256
+from fishgate.vision.classifier import SpeciesClassifier
 from fishgate.vision.crops import DEFAULT_CROP_SIZE
+from fishgate.vision.onnx_model import file_sha256
 
 CROP_SIZE = DEFAULT_CROP_SIZE
 

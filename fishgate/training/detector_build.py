@@ -24,8 +24,8 @@ import numpy as np
 from fishgate.training.dataset import sha256_of
 from fishgate.training.detector_data import FrameSet, clip_frames, concat, load, save
 from fishgate.training.detector_report import MatchCounts, boxes_of
-from fishgate.vision.classifier import file_sha256
 from fishgate.vision.learned import DetectorCard, LearnedDetector, decode
+from fishgate.vision.onnx_model import file_sha256
 
 INPUT_SIZE = (160, 90)  # width, height: a quarter of the sample chute's 640 x 360
 INPUT_NAME = "frames"

@@ -8,8 +8,6 @@ refused before a single fish is sorted with them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +19,10 @@ import numpy as np
 from fishgate.errors import ModelError
 from fishgate.types import SPECIES, UNKNOWN, Box
 from fishgate.vision.crops import CROP_MARGIN, crop_fish
+from fishgate.vision.onnx_model import check_image_input, open_checked_model, read_card, require_model
 
 CARD_FORMAT = "fishgate-species-card/1"
+REBUILD_HINT = "set model.path in the site config, or rebuild it with `fishgate train`"
 
 
 @dataclass(frozen=True)
@@ -82,16 +82,7 @@ def _get(data: dict[str, Any], path: Path, *keys: str) -> Any:
 
 def load_card(path: Path) -> ModelCard:
     """Read and check a model card; every problem is one ModelError line naming the card."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _card_error(
-            path, "model card not found (it sits beside the .onnx with a .json suffix)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _card_error(path, f"model card is not readable JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
-        raise _card_error(path, f"not a fishgate model card (expected format {CARD_FORMAT!r})")
+    data = read_card(path, CARD_FORMAT, "model")
     labels = tuple(_get(data, path, "labels"))
     unknown = [lab for lab in labels if lab not in SPECIES]
     if not labels or unknown or len(set(labels)) != len(labels):
@@ -142,47 +133,22 @@ class SpeciesScore:
     probabilities: tuple[float, ...]  # over the card's labels
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class SpeciesClassifier:
     """Scores fish crops in one batch per call through ONNX Runtime."""
 
     def __init__(self, model_path: Path, card_path: Path | None = None, *, threads: int = 1) -> None:
         model_path = Path(model_path)
         card_path = Path(card_path) if card_path is not None else model_path.with_suffix(".json")
-        if not model_path.is_file():
-            raise ModelError(
-                f"{model_path}: species model not found (set model.path in the site config, "
-                "or rebuild it with `fishgate train`)"
-            )
+        require_model(model_path, "species model", REBUILD_HINT)
         self.card = load_card(card_path)
-        digest = file_sha256(model_path)
-        if digest != self.card.sha256:
-            raise ModelError(
-                f"{model_path}: sha256 {digest[:12]}… does not match its card {card_path.name} "
-                f"({self.card.sha256[:12]}…): the model file is corrupt or the card belongs to another model"
-            )
-        self.session = _open_session(model_path, threads)
+        self.session = open_checked_model(model_path, card_path, self.card.sha256, REBUILD_HINT, threads)
         self._check_io(model_path)
         self.model_path = model_path
 
     def _check_io(self, model_path: Path) -> None:
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         card = self.card
-        if len(inputs) != 1 or inputs[0].name != card.input_name:
-            names = [i.name for i in inputs]
-            raise ModelError(
-                f"{model_path}: model inputs {names} do not match the card's {card.input_name!r}"
-            )
-        shape = list(inputs[0].shape)
-        if len(shape) != 4 or shape[1:] != [3, card.height, card.width]:
-            raise ModelError(
-                f"{model_path}: model input shape {shape} does not match the card's "
-                f"[N, 3, {card.height}, {card.width}]"
-            )
-        out = list(outputs[0].shape)
+        check_image_input(self.session, model_path, card.input_name, card.height, card.width)
+        out = list(self.session.get_outputs()[0].shape)
         if len(out) != 2 or out[1] != len(card.labels):
             raise ModelError(
                 f"{model_path}: model output shape {out} does not match {len(card.labels)} labels"
@@ -221,18 +187,3 @@ class SpeciesClassifier:
         """A whole picture of one fish (e.g. a snapshot), resized as a crop would be."""
         resized = cv2.resize(image, (self.card.width, self.card.height), interpolation=cv2.INTER_AREA)
         return self.classify([resized])[0]
-
-
-def _open_session(model_path: Path, threads: int) -> Any:
-    import onnxruntime as ort  # imported here: `fishgate --help` should not pay for it
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3  # ORT's own warnings would drown the one-line errors
-    try:
-        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{model_path}: ONNX Runtime cannot load the model ({first[:200]})") from None

@@ -14,7 +14,6 @@ fishgate/training/detector_build.py for how both are made.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 
 from fishgate.errors import ModelError
 from fishgate.types import Box, Detection
-from fishgate.vision.classifier import _open_session, file_sha256
+from fishgate.vision.onnx_model import check_image_input, open_checked_model, read_card, require_model
 
 CARD_FORMAT = "fishgate-detector-card/1"
 # Boxes ending within this many input px of the frame border are snapped to it: the
@@ -83,16 +82,7 @@ class DetectorCard:
 
 def load_detector_card(path: Path) -> DetectorCard:
     """Read and check a detector card; every problem is one ModelError line naming the card."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(
-            f"{path}: detector card not found (it sits beside the .onnx with a .json suffix)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: detector card is not readable JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
-        raise ModelError(f"{path}: not a fishgate detector card (expected format {CARD_FORMAT!r})")
+    data = read_card(path, CARD_FORMAT, "detector")
     try:
         card = DetectorCard(
             model_file=str(data["model_file"]),
@@ -200,36 +190,13 @@ class LearnedDetector:
     ) -> None:
         model_path = Path(model_path)
         card_path = Path(card_path) if card_path is not None else model_path.with_suffix(".json")
-        if not model_path.is_file():
-            raise ModelError(f"{model_path}: fish detector model not found ({REBUILD_HINT})")
+        require_model(model_path, "fish detector model", REBUILD_HINT)
         self.card = load_detector_card(card_path)
-        digest = file_sha256(model_path)
-        if digest != self.card.sha256:
-            raise ModelError(
-                f"{model_path}: sha256 {digest[:12]}… does not match its card {card_path.name} "
-                f"({self.card.sha256[:12]}…): the model file is corrupt or the card belongs to another "
-                f"model ({REBUILD_HINT})"
-            )
-        self.session = _open_session(model_path, threads)
-        self._check_io(model_path)
+        self.session = open_checked_model(model_path, card_path, self.card.sha256, REBUILD_HINT, threads)
+        check_image_input(self.session, model_path, self.card.input_name, self.card.height, self.card.width)
         self.model_path = model_path
         self.frame_size = frame_size
         self.score_threshold = self.card.score_threshold if score_threshold is None else score_threshold
-
-    def _check_io(self, model_path: Path) -> None:
-        inputs = self.session.get_inputs()
-        card = self.card
-        if len(inputs) != 1 or inputs[0].name != card.input_name:
-            names = [i.name for i in inputs]
-            raise ModelError(
-                f"{model_path}: model inputs {names} do not match the card's {card.input_name!r}"
-            )
-        shape = list(inputs[0].shape)
-        if len(shape) != 4 or shape[1:] != [3, card.height, card.width]:
-            raise ModelError(
-                f"{model_path}: model input shape {shape} does not match the card's "
-                f"[N, 3, {card.height}, {card.width}]"
-            )
 
     def maps(self, image: np.ndarray) -> np.ndarray:
         """The model's raw output for one frame: (5, h, w)."""

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -266,17 +266,34 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _train_extra() -> Iterator[None]:
+    """Imports of the training code: torch and onnx come with the [train] extra only."""
     try:
-        from fishgate.training.build import BuildPlan, build, find_clips
+        yield
     except ImportError as exc:
         raise FishgateError(
             f"training needs the [train] extra ({exc.name} is missing): pip install 'fishgate[train]'"
         ) from None
+
+
+Clips = tuple[tuple[Path, Path], ...]  # (video, annotation) pairs
+
+
+def _training_clips(args: argparse.Namespace) -> tuple[Clips, Clips]:
+    """(train, validation) clips named by --footage, --train and --val."""
+    from fishgate.training.build import find_clips
+
     train_clips = find_clips(args.footage, args.train)
     if not train_clips:
         raise FishgateError(f"{args.footage}: no annotated clips match {args.train!r}")
-    val_clips = find_clips(args.footage, args.val) if args.val else ()
+    return train_clips, find_clips(args.footage, args.val) if args.val else ()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    with _train_extra():
+        from fishgate.training.build import BuildPlan, build
+    train_clips, val_clips = _training_clips(args)
     plan = BuildPlan(
         train_clips=train_clips,
         val_clips=val_clips,
@@ -293,19 +310,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:
-    try:
-        from fishgate.training.build import find_clips
+    with _train_extra():
         from fishgate.training.detector_build import DetectorPlan, build_detector
-    except ImportError as exc:
-        raise FishgateError(
-            f"training needs the [train] extra ({exc.name} is missing): pip install 'fishgate[train]'"
-        ) from None
-    train_clips = find_clips(args.footage, args.train)
-    if not train_clips:
-        raise FishgateError(f"{args.footage}: no annotated clips match {args.train!r}")
+    train_clips, val_clips = _training_clips(args)
     plan = DetectorPlan(
         train_clips=train_clips,
-        val_clips=find_clips(args.footage, args.val) if args.val else (),
+        val_clips=val_clips,
         out_dir=args.out,
         name=args.name,
         cache_dir=args.cache,
@@ -314,6 +324,22 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
     )
     build_detector(plan)
     return ExitStatus.OK
+
+
+def _add_training_args(parser: argparse.ArgumentParser, name: str, val_help: str, cache_help: str) -> None:
+    """The options `train` and `train-detector` share: footage, clip globs, output, epochs."""
+    parser.add_argument(
+        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+    )
+    parser.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
+    parser.add_argument("--val", metavar="GLOB", help=f"clips to validate on (default: {val_help})")
+    parser.add_argument(
+        "--out", type=Path, default=Path("models"), help="where the .onnx and cards go (default: models/)"
+    )
+    parser.add_argument("--name", default=name, help=f"file name stem (default: {name})")
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, help=cache_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -443,19 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the species model from annotated footage (needs the [train] extra)",
         description="Crops from CVAT-annotated clips -> CPU training -> ONNX -> INT8 -> model card.",
     )
-    tr.add_argument(
-        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+    _add_training_args(
+        tr, "species", "20%% of the tracks held out", "keep extracted crops here to make reruns fast"
     )
-    tr.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
-    tr.add_argument(
-        "--val", metavar="GLOB", help="clips to validate on (default: 20%% of the tracks held out)"
-    )
-    tr.add_argument(
-        "--out", type=Path, default=Path("models"), help="where the .onnx and cards go (default: models/)"
-    )
-    tr.add_argument("--name", default="species", help="file name stem (default: species)")
-    tr.add_argument("--epochs", type=int, default=24)
-    tr.add_argument("--seed", type=int, default=0)
     tr.add_argument(
         "--synthetic-seconds", type=float, default=0.0, help="generated footage per scenario to add"
     )
@@ -466,7 +482,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="model input size (default %(default)s)",
     )
-    tr.add_argument("--cache", type=Path, help="keep extracted crops here to make reruns fast")
     tr.set_defaults(func=cmd_train)
 
     td = sub.add_parser(
@@ -474,20 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the learned fish detector from annotated footage (needs the [train] extra)",
         description="Whole frames + CVAT boxes -> CPU training of a heat-map detector -> ONNX -> card.",
     )
-    td.add_argument(
-        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+    _add_training_args(
+        td,
+        "detector",
+        "the last 20%% of each training clip",
+        "keep extracted frames here to make reruns fast",
     )
-    td.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
-    td.add_argument(
-        "--val", metavar="GLOB", help="clips to validate on (default: the last 20%% of each training clip)"
-    )
-    td.add_argument(
-        "--out", type=Path, default=Path("models"), help="where the .onnx and card go (default: models/)"
-    )
-    td.add_argument("--name", default="detector", help="file name stem (default: detector)")
-    td.add_argument("--epochs", type=int, default=24)
-    td.add_argument("--seed", type=int, default=0)
-    td.add_argument("--cache", type=Path, help="keep extracted frames here to make reruns fast")
     td.set_defaults(func=cmd_train_detector)
 
     demo = sub.add_parser("demo", help="replay the bundled demo footage with the bundled model")

@@ -7,23 +7,21 @@ report is measured with the INT8 model through the same runtime the trap uses.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fishgate.errors import AnnotationError
+from fishgate.training.card import write_card
 from fishgate.training.dataset import CropSet, clip_crops, concat, sha256_of, split_by_track
 from fishgate.training.report import format_report, validation_report
 from fishgate.types import SPECIES
 from fishgate.vision.classifier import SpeciesClassifier
 from fishgate.vision.crops import DEFAULT_CROP_SIZE
-from fishgate.vision.onnx_model import file_sha256
 
 CROP_SIZE = DEFAULT_CROP_SIZE
 
@@ -110,16 +108,7 @@ def _write_card(model: Path, plan: BuildPlan, record: dict[str, Any], unknown_be
     from fishgate.training.export import draft_card
 
     width, height = plan.crop_size
-    card = replace(
-        draft_card(tuple(SPECIES), height, width, unknown_below),
-        model_file=model.name,
-        sha256=file_sha256(model),
-        version=f"{plan.name}-{datetime.now(UTC):%Y%m%d}-{file_sha256(model)[:8]}",
-        extra=record,
-    )
-    path = model.with_suffix(".json")
-    path.write_text(json.dumps(card.to_json(), indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_card(model, draft_card(tuple(SPECIES), height, width, unknown_below), plan.name, record)
 
 
 def build(plan: BuildPlan) -> dict[str, Any]:

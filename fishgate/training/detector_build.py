@@ -11,21 +11,19 @@ The model stays FP32: at ~40 k parameters it is ~150 kB and INT8 would save litt
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fishgate.training.card import write_card
 from fishgate.training.dataset import sha256_of
 from fishgate.training.detector_data import FrameSet, clip_frames, concat, load, save
 from fishgate.training.detector_report import MatchCounts, boxes_of
 from fishgate.vision.learned import DetectorCard, LearnedDetector, decode
-from fishgate.vision.onnx_model import file_sha256
 
 INPUT_SIZE = (160, 90)  # width, height: a quarter of the sample chute's 640 x 360
 INPUT_NAME = "frames"
@@ -134,20 +132,6 @@ def export_onnx(net: Any, path: Path, size: tuple[int, int]) -> None:
         opset_version=17,
         dynamo=False,
     )
-
-
-def write_card(model: Path, card: DetectorCard, name: str, record: dict[str, Any]) -> Path:
-    digest = file_sha256(model)
-    final = replace(
-        card,
-        model_file=model.name,
-        sha256=digest,
-        version=f"{name}-{datetime.now(UTC):%Y%m%d}-{digest[:8]}",
-        extra=record,
-    )
-    path = model.with_suffix(".json")
-    path.write_text(json.dumps(final.to_json(), indent=1) + "\n", encoding="utf-8")
-    return path
 
 
 def build_detector(plan: DetectorPlan) -> dict[str, Any]:

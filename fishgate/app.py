@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -123,7 +123,7 @@ class Recording:
             self.store, config.site.name, config.site.timezone, parts.model_version
         )
         self.status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
-        self.publisher = _publisher(config, self.status)
+        self.publisher = build_publisher(config, self.status)
         if self.publisher is not None:
             self.recorder.on_recorded = lambda stored: self.publisher.wake()  # type: ignore[union-attr]
             self.publisher.start()
@@ -214,14 +214,22 @@ def _sensors(config: SiteConfig) -> dict[str, Reading]:
     return {name: Reading(s.path, s.scale) for name, s in config.sensors.items()}
 
 
-def _publisher(config: SiteConfig, status: TrapStatus) -> MqttPublisher | None:
-    """The MQTT publisher, or None with no [mqtt] section: passages then wait in the outbox."""
+def build_publisher(
+    config: SiteConfig, status: TrapStatus | None = None, client_suffix: str = ""
+) -> MqttPublisher | None:
+    """The MQTT publisher, or None with no [mqtt] section: passages then wait in the outbox.
+
+    `client_suffix` gives a second client (`fishgate publish`) its own session beside the
+    trap's own (`fishgate-SITE`), which may be connected at the same time."""
     if config.mqtt is None:
         return None
     from fishgate.telemetry.mqtt import MqttPublisher
 
+    mqtt = config.mqtt
+    if client_suffix:
+        mqtt = replace(mqtt, client_id=f"{mqtt.client_id or 'fishgate-' + config.site.name}{client_suffix}")
     return MqttPublisher(
-        config.mqtt,
+        mqtt,
         config.site.name,
         config.site.timezone,
         config.site.season_start,

@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,22 +163,15 @@ def cmd_passages(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """Drain the outbox to the broker now (after days offline), then exit."""
-    from fishgate.app import config_echo
+    from fishgate.app import build_publisher
     from fishgate.store import PassageStore
-    from fishgate.telemetry.mqtt import MqttPublisher
 
     config = load_config(args.config)
-    if config.mqtt is None:
+    publisher = build_publisher(config, client_suffix="-publish")
+    if publisher is None or config.mqtt is None:
         raise ConfigError(f"{args.config}: no [mqtt] section: nothing to publish to")
     with PassageStore(config.storage.path, config.storage.snapshots, create=False) as store:
         waiting = store.outbox_length()
-    s = config.site
-    # its own client id: the trap's session (fishgate-SITE) may be connected right now
-    mqtt = replace(config.mqtt, client_id=f"{config.mqtt.client_id or 'fishgate-' + s.name}-publish")
-    publisher = MqttPublisher(
-        mqtt, s.name, s.timezone, s.season_start, config.storage.path, config_echo=config_echo(config),
-        version=__version__,
-    )  # fmt: skip
     publisher.start()
     publisher.stop(drain_timeout_s=args.timeout)
     with PassageStore(config.storage.path, config.storage.snapshots) as store:

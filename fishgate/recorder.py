@@ -16,7 +16,8 @@ from fishgate.store import OutboxMessage, PassageStore, StoredPassage
 from fishgate.telemetry.messages import PASSAGE_SUFFIX, passage_payload
 
 
-def _passage_message(stored: StoredPassage) -> list[OutboxMessage]:
+def passage_messages(stored: StoredPassage) -> list[OutboxMessage]:
+    """The outbox messages of one stored passage (written in its transaction)."""
     return [OutboxMessage(PASSAGE_SUFFIX, passage_payload(stored))]
 
 
@@ -36,7 +37,6 @@ class PassageRecorder:
         self.zone = ZoneInfo(timezone)
         self.model_version = model_version
         self.wall_clock = wall_clock
-        self.recorded = 0
         self.on_recorded: Callable[[StoredPassage], None] | None = None
 
     def observe(self, result: StepResult) -> None:
@@ -51,8 +51,7 @@ class PassageRecorder:
                 local=when.astimezone(self.zone),
                 model_version=self.model_version,
                 snapshot=result.snapshots.get(passage.id),
-                messages=_passage_message,
+                messages=passage_messages,
             )
-            self.recorded += 1
             if self.on_recorded:
                 self.on_recorded(stored)

@@ -14,7 +14,7 @@ import pytest
 
 from fishgate.config import MqttConfig, TlsConfig
 from fishgate.errors import StoreError
-from fishgate.recorder import _passage_message
+from fishgate.recorder import passage_messages
 from fishgate.store import PassageStore
 from fishgate.telemetry.messages import Topics
 from fishgate.telemetry.mqtt import MqttPublisher
@@ -31,7 +31,7 @@ def fill(store_path: Path, ids: list[str], species: str = "pink_salmon") -> None
         for pid in ids:
             now = datetime.now(UTC)
             store.record(
-                passage(pid, species), "river", now, now.astimezone(OSLO), "m1", messages=_passage_message
+                passage(pid, species), "river", now, now.astimezone(OSLO), "m1", messages=passage_messages
             )
 
 

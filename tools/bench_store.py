@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from fishgate.recorder import _passage_message
+from fishgate.recorder import passage_messages
 from fishgate.store import PassageStore
 from fishgate.types import Passage
 
@@ -40,7 +40,7 @@ def main() -> None:
             passage = Passage(f"bench-{n}", "pink_salmon", 0.97, "upstream", "tank", n, n + 50, n + 20, 55.0)
             when = start + timedelta(minutes=n)
             t0 = time.perf_counter()
-            store.record(passage, "bench", when, when.astimezone(zone), "m", snapshot, _passage_message)
+            store.record(passage, "bench", when, when.astimezone(zone), "m", snapshot, passage_messages)
             times.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
         rows = store.counts(by="hour")

@@ -23,10 +23,10 @@ from fishgate.cvat import read_cvat
 from fishgate.errors import ConfigError, ExitStatus, FishgateError, PassageLogError, SourceError
 from fishgate.evaluate import (
     EvaluationSite,
-    compute_metrics,
     evaluate_footage,
+    evaluation_json,
     format_metrics,
-    read_passage_log,
+    read_replay_log,
 )
 from fishgate.vision.crops import DEFAULT_CROP_SIZE
 
@@ -78,14 +78,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = []
     for truth_path in args.truth:
         annotation = read_cvat(truth_path)
-        passages = read_passage_log(_log_for(truth_path, args.log, len(args.truth)))
-        results.append(evaluate_footage(annotation, passages, site))
-    overall = compute_metrics(results, site)
+        log = read_replay_log(_log_for(truth_path, args.log, len(args.truth)))
+        results.append(evaluate_footage(annotation, log, site))
     if args.json:
-        print(json.dumps(overall, sort_keys=False))
+        print(json.dumps(evaluation_json(results, site, args.per_clip)))
     else:
-        per_file = [(r.name, compute_metrics([r], site)) for r in results]
-        print(format_metrics(per_file, overall))
+        print(format_metrics(results, site, args.per_clip))
     return ExitStatus.OK
 
 
@@ -362,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(ev)
     ev.add_argument("--fps", type=float, help="frame rate of the footage (default: source.fps of the config)")
     ev.add_argument("--json", action="store_true", help="print one JSON object with the metric names as keys")
+    ev.add_argument(
+        "--per-clip",
+        action="store_true",
+        help='a row per clip in the table; in JSON {"clips": {NAME: metrics}, "all": metrics}',
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser(

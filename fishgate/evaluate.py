@@ -4,6 +4,11 @@ Truth comes from CVAT annotations, results from a passage log. For each footage 
 truth fish that went upstream or downstream are matched one-to-one to passages of
 the same direction by the Hungarian assignment on frame-interval IoU (>= 0.3). The
 metrics pool all files: every upstream fish counts once, wherever it swam.
+
+A fish's fate is physical: where the gate stands, by its own command log, when the
+fish's head reaches it (or *wrong* while the gate moves). Two fish of different
+routes whose heads arrive less than one gate travel apart are a gate conflict, decided
+from the truth: the safe route is the right fate for both.
 """
 
 from __future__ import annotations
@@ -25,19 +30,27 @@ from fishgate.errors import ConfigError, PassageLogError
 from fishgate.types import DIRECTIONS, INVASIVE, ROUTES, Passage
 
 MIN_MATCH_IOU = 0.3
-# Frames over which the speed of a fish leaving the picture is measured.
-EXIT_SPEED_FRAMES = 10
+# Frames over which the speed of a fish leaving the picture is measured. 20 frames
+# (0.8 s at 25 fps) puts the sample footage's arrivals within 0.046 s of its manifests
+# (10 frames: 0.056 s) and gives the 8 and 13 gate-conflict fish EVALUATION.md states.
+EXIT_SPEED_FRAMES = 20
 # A box edge this close to the frame border is taken as cut by it.
 EDGE_PX = 1.0
+
+# Two times this close are the same instant (frame / fps in floating point).
+TIME_EPS = 1e-9
+WRONG = "wrong"  # the fate of a fish that meets a moving gate
 
 METRIC_KEYS = (
     "sorting_correct",
     "invasive_capture",
     "native_pass",
+    "gate_conflicts",
     "species_accuracy",
     "count_nmae",
     "false_passages_per_hour",
     "timely",
+    "route_agreement",
 )
 COUNT_KEYS = ("fish_upstream", "fish_downstream", "passages", "hours")
 
@@ -50,13 +63,23 @@ class EvaluationSite:
     geometry: Geometry
     actuation_s: float
     tank_species: frozenset[str] = INVASIVE
+    safe_route: str = "tank"  # the right fate of both fish in a gate conflict
 
     @classmethod
     def from_config(cls, config: SiteConfig, fps: float | None = None) -> EvaluationSite:
         fps = fps if fps is not None else config.source.fps
         if fps is None:
             raise ConfigError("source.fps: is required to evaluate footage (or pass --fps)")
-        return cls(fps, config.geometry, config.gate.travel_s, config.decision.tank_species)
+        return cls(
+            fps,
+            config.geometry,
+            config.gate.travel_s,
+            config.decision.tank_species,
+            config.decision.safe_route,
+        )
+
+    def route_of(self, species: str) -> str:
+        return "tank" if species in self.tank_species else "river"
 
 
 @dataclass(frozen=True)
@@ -163,14 +186,45 @@ def passage_from_record(record: dict[str, Any], where: str) -> Passage:
         raise PassageLogError(f"{where}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class GateRecord:
+    """One command sent to the gate: the frame whose processing produced it, and the route."""
+
+    frame: int
+    route: str
+
+
+@dataclass(frozen=True)
+class ReplayLog:
+    passages: tuple[Passage, ...]
+    gate: tuple[GateRecord, ...]  # in the order sent; the first says where the gate starts
+
+
+def gate_record_from(record: dict[str, Any], where: str) -> GateRecord:
+    frame = record.get("frame")
+    if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+        raise PassageLogError(f"{where}: gate record 'frame' must be an int >= 0, got {frame!r}")
+    route = record.get("route")
+    if route not in ROUTES:
+        raise PassageLogError(f"{where}: gate record 'route' must be tank or river, got {route!r}")
+    return GateRecord(frame, route)
+
+
 def read_passage_log(path: str | Path) -> list[Passage]:
     """Passages of a JSON Lines log; other record types are skipped, repeated ids kept once."""
+    return list(read_replay_log(path).passages)
+
+
+def read_replay_log(path: str | Path) -> ReplayLog:
+    """Passages and gate records of a JSON Lines log; other record types are skipped,
+    repeated passage ids kept once."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise PassageLogError(f"{path}: cannot read passage log: {exc}") from None
     passages: dict[str, Passage] = {}
+    gate: list[GateRecord] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -181,11 +235,39 @@ def read_passage_log(path: str | Path) -> list[Passage]:
             raise PassageLogError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise PassageLogError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        if record.get("event") == "gate":
+            gate.append(gate_record_from(record, where))
         if record.get("event") != "passage":
             continue
         passage = passage_from_record(record, where)
         passages.setdefault(passage.id, passage)  # republished after a reconnect: same id
-    return list(passages.values())
+    return ReplayLog(tuple(passages.values()), tuple(gate))
+
+
+class GateTimeline:
+    """Where the gate stands at any moment, replayed from its command log on `frame / fps`.
+
+    The first record is where the gate stands at the start. A command to the route the
+    gate stands at or is moving to changes nothing; any other starts a move of
+    `actuation_s`, during which the gate is nowhere a fish can rely on.
+    """
+
+    def __init__(self, records: Sequence[GateRecord], fps: float, actuation_s: float) -> None:
+        if not records:
+            raise ValueError("GateTimeline: expected at least the record of where the gate starts")
+        self.start = records[0].route
+        self.commands = [(r.frame / fps, r.route) for r in records[1:]]
+        self.actuation_s = actuation_s
+
+    def route_at(self, t: float) -> str:
+        """`tank` or `river` where the gate stands at time t, or `wrong` while it moves."""
+        route, moved_at = self.start, float("-inf")
+        for issued, wanted in self.commands:
+            if issued > t + TIME_EPS:
+                break
+            if wanted != route:
+                route, moved_at = wanted, issued
+        return route if t - moved_at >= self.actuation_s - TIME_EPS else WRONG
 
 
 def interval_iou(a: tuple[int, int], b: tuple[int, int]) -> float:
@@ -226,36 +308,65 @@ class FootageResult:
     passages: tuple[Passage, ...]
     matches: tuple[tuple[TruthFish, Passage], ...]
     hours: float
+    fates: dict[int, str]  # upstream truth fish (track id) -> tank, river or wrong
+    conflicts: frozenset[int]  # upstream truth fish (track ids) in a gate conflict
 
 
 def evaluate_footage(
-    annotation: Annotation, passages: Sequence[Passage], site: EvaluationSite, frames: int | None = None
+    annotation: Annotation,
+    log: ReplayLog,
+    site: EvaluationSite,
+    frames: int | None = None,
 ) -> FootageResult:
     truth = tuple(truth_fish(annotation, site))
     frames = frames if frames is not None else annotation.frames
     if frames is None:
         last = max((f.last_frame for f in truth), default=0)
         frames = last + 1
+    upstream = [f for f in truth if f.gate_arrival_s is not None]
+    if upstream and not log.gate:
+        raise PassageLogError(
+            f"{annotation.name}: the passage log has no gate records, so no fish's fate can be read "
+            "(EVALUATION.md); replay the footage with this fishgate, which logs every gate command"
+        )
+    fates = {}
+    if upstream:
+        timeline = GateTimeline(log.gate, site.fps, site.actuation_s)
+        fates = {f.track_id: timeline.route_at(f.gate_arrival_s or 0.0) for f in upstream}
     return FootageResult(
         name=annotation.name,
         truth=truth,
-        passages=tuple(passages),
-        matches=tuple(match(truth, passages)),
+        passages=log.passages,
+        matches=tuple(match(truth, log.passages)),
         hours=frames / site.fps / 3600.0,
+        fates=fates,
+        conflicts=gate_conflicts(upstream, site),
     )
+
+
+def gate_conflicts(upstream: Sequence[TruthFish], site: EvaluationSite) -> frozenset[int]:
+    """Track ids of fish whose head arrives less than one gate travel from the head of a fish
+    of the other route: one gate cannot serve both."""
+    timed = sorted(upstream, key=lambda f: f.gate_arrival_s or 0.0)
+    clashing: set[int] = set()
+    for i, a in enumerate(timed):
+        for b in timed[i + 1 :]:
+            if (b.gate_arrival_s or 0.0) - (a.gate_arrival_s or 0.0) >= site.actuation_s - TIME_EPS:
+                break
+            if site.route_of(a.species) != site.route_of(b.species):
+                clashing.update((a.track_id, b.track_id))
+    return frozenset(clashing)
 
 
 def in_time(passage: Passage, fish: TruthFish, site: EvaluationSite) -> bool:
     if passage.decision_frame is None or fish.gate_arrival_s is None:
         return False
-    return passage.decision_frame / site.fps <= fish.gate_arrival_s - site.actuation_s
+    return passage.decision_frame / site.fps <= fish.gate_arrival_s - site.actuation_s + TIME_EPS
 
 
-def fate(fish: TruthFish, passage: Passage | None, site: EvaluationSite) -> str:
-    """`tank` or `river` if that route was commanded in time, else `wrong`."""
-    if passage is None or passage.route is None or not in_time(passage, fish, site):
-        return "wrong"
-    return passage.route
+def right_fate(fish: TruthFish, result: FootageResult, site: EvaluationSite) -> str:
+    """The safe route for a fish in a gate conflict, else its species' route."""
+    return site.safe_route if fish.track_id in result.conflicts else site.route_of(fish.species)
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -263,25 +374,31 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def compute_metrics(results: Iterable[FootageResult], site: EvaluationSite) -> dict[str, Any]:
-    """The metrics of EVALUATION.md over all files; a ratio with no fish to count is None."""
+    """The metrics of EVALUATION.md over all files; a ratio with nothing to count is None."""
     results = list(results)
-    upstream = [f for r in results for f in r.truth if f.direction == "upstream"]
-    matched = {id(f): p for r in results for f, p in r.matches}
-    fates = [(f, fate(f, matched.get(id(f)), site)) for f in upstream]
-    invasive = [(f, x) for f, x in fates if f.species in site.tank_species]
-    native = [(f, x) for f, x in fates if f.species not in site.tank_species]
+    # (fish, its fate, its right fate, in a conflict) for every upstream fish of every file
+    upstream = [
+        (f, r.fates[f.track_id], right_fate(f, r, site), f.track_id in r.conflicts)
+        for r in results
+        for f in r.truth
+        if f.direction == "upstream"
+    ]
+    invasive = [fate for f, fate, _, _ in upstream if f.species in site.tank_species]
+    native = [fate for f, fate, _, clash in upstream if f.species not in site.tank_species and not clash]
     pairs = [pair for r in results for pair in r.matches]
-    up_pairs = [(f, p) for f, p in pairs if f.direction == "upstream"]
+    up_pairs = [(r, f, p) for r in results for f, p in r.matches if f.direction == "upstream"]
     passages = [p for r in results for p in r.passages]
     hours = sum(r.hours for r in results)
     return {
-        "sorting_correct": _ratio(sum(x == _expected(f, site) for f, x in fates), len(fates)),
-        "invasive_capture": _ratio(sum(x == "tank" for _, x in invasive), len(invasive)),
-        "native_pass": _ratio(sum(x == "river" for _, x in native), len(native)),
+        "sorting_correct": _ratio(sum(fate == right for _, fate, right, _ in upstream), len(upstream)),
+        "invasive_capture": _ratio(invasive.count("tank"), len(invasive)),
+        "native_pass": _ratio(native.count("river"), len(native)),
+        "gate_conflicts": sum(clash for *_, clash in upstream),
         "species_accuracy": _ratio(sum(p.species == f.species for f, p in pairs), len(pairs)),
         "count_nmae": count_nmae(results),
         "false_passages_per_hour": (len(passages) - len(pairs)) / hours if hours > 0 else None,
-        "timely": _ratio(sum(in_time(p, f, site) for f, p in up_pairs), len(up_pairs)),
+        "timely": _ratio(sum(in_time(p, f, site) for _, f, p in up_pairs), len(up_pairs)),
+        "route_agreement": _ratio(sum(p.route == r.fates[f.track_id] for r, f, p in up_pairs), len(up_pairs)),
         "fish_upstream": len(upstream),
         "fish_downstream": sum(f.direction == "downstream" for r in results for f in r.truth),
         "passages": len(passages),
@@ -289,8 +406,9 @@ def compute_metrics(results: Iterable[FootageResult], site: EvaluationSite) -> d
     }
 
 
-def _expected(fish: TruthFish, site: EvaluationSite) -> str:
-    return "tank" if fish.species in site.tank_species else "river"
+def gate_moving_at_arrival(results: Iterable[FootageResult]) -> int:
+    """Upstream fish whose head met a moving gate (a diagnostic, not an EVALUATION.md metric)."""
+    return sum(fate == WRONG for r in results for fate in r.fates.values())
 
 
 def count_nmae(results: Sequence[FootageResult]) -> float | None:
@@ -303,27 +421,57 @@ def count_nmae(results: Sequence[FootageResult]) -> float | None:
     return sum(errors) / len(errors) if errors else None
 
 
-def format_metrics(per_file: Sequence[tuple[str, dict[str, Any]]], overall: dict[str, Any]) -> str:
-    """A plain-text table: one row per footage file and one for all of them."""
-    columns = (*METRIC_KEYS, "fish_upstream", "fish_downstream", "passages")
-    short = {
-        "sorting_correct": "sorting",
-        "invasive_capture": "invasive",
-        "native_pass": "native",
-        "species_accuracy": "species",
-        "count_nmae": "count_nmae",
-        "false_passages_per_hour": "false/h",
-        "timely": "timely",
-        "fish_upstream": "up",
-        "fish_downstream": "down",
-        "passages": "passages",
-    }
-    rows = [*per_file, ("ALL", overall)] if len(per_file) > 1 else [("ALL", overall)]
-    name_w = max(len(name) for name, _ in rows)
-    header = "footage".ljust(name_w) + "".join(f"{short[c]:>11}" for c in columns)
+def diagnostics(results: Sequence[FootageResult]) -> dict[str, Any]:
+    """Figures beside the metrics that help find a loss (table only; not in EVALUATION.md)."""
+    return {"gate_moving": gate_moving_at_arrival(results)}
+
+
+def scored(results: Sequence[FootageResult], site: EvaluationSite) -> dict[str, Any]:
+    """The metrics and the diagnostics of some files together: one table row."""
+    return {**compute_metrics(results, site), **diagnostics(results)}
+
+
+def evaluation_json(
+    results: Sequence[FootageResult], site: EvaluationSite, per_clip: bool = False
+) -> dict[str, Any]:
+    """The pooled metrics, keyed exactly as EVALUATION.md; with `per_clip`,
+    ``{"clips": {NAME: metrics, ...}, "all": metrics}``."""
+    overall = compute_metrics(results, site)
+    if not per_clip:
+        return overall
+    return {"clips": {r.name: compute_metrics([r], site) for r in results}, "all": overall}
+
+
+_SHORT = {
+    "sorting_correct": "sorting",
+    "invasive_capture": "invasive",
+    "native_pass": "native",
+    "gate_conflicts": "conflicts",
+    "species_accuracy": "species",
+    "count_nmae": "count_nmae",
+    "false_passages_per_hour": "false/h",
+    "timely": "timely",
+    "route_agreement": "route_agr",
+    "gate_moving": "moving",
+    "fish_upstream": "up",
+    "fish_downstream": "down",
+    "passages": "passages",
+}
+
+
+def format_metrics(results: Sequence[FootageResult], site: EvaluationSite, per_clip: bool = False) -> str:
+    """A plain-text table: with `per_clip` one row per footage file, and one for all of them.
+
+    `moving` counts upstream fish whose head met a moving gate.
+    """
+    overall = scored(results, site)
+    rows = [(r.name, scored([r], site)) for r in results] if per_clip else []
+    rows.append(("ALL", overall))
+    name_w = max(7, *(len(name) for name, _ in rows))
+    header = "footage".ljust(name_w) + "".join(f"{_SHORT[c]:>11}" for c in _SHORT)
     lines = [header, "-" * len(header)]
     for name, m in rows:
-        lines.append(name.ljust(name_w) + "".join(f"{_cell(m[c]):>11}" for c in columns))
+        lines.append(name.ljust(name_w) + "".join(f"{_cell(m[c]):>11}" for c in _SHORT))
     lines.append(f"hours of footage: {overall['hours']:.4f}")
     return "\n".join(lines)
 

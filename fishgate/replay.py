@@ -21,6 +21,7 @@ from fishgate.config import SiteConfig
 from fishgate.cvat import Annotation
 from fishgate.decision.policy import RoutePolicy
 from fishgate.decision.scheduler import GateCommand, GateScheduler
+from fishgate.evaluate import GateRecord, ReplayLog
 from fishgate.hw.gate import Gate, RecordingGate
 from fishgate.pipeline import Classifier, Detector, Pipeline, StepResult
 from fishgate.types import Detection, Frame, Passage
@@ -124,11 +125,14 @@ def run(
     """
     stats = stats if stats is not None else ReplayStats()
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, mininterval=0.5)
+    _record_command(pipeline.scheduler.start(0, 0.0), stats, log)
+    last = (0, 0.0)
     try:
         for frame in frames:
             if before_step is not None:
                 before_step(pipeline)
             result = pipeline.step(frame)
+            last = (frame.index, frame.t)
             _record(result, stats, log)
             for observer in observers:
                 observer.observe(result)
@@ -150,6 +154,8 @@ def run(
                 )
     finally:
         bar.close()
+        # every way out leaves the gate safe, and the log says when it went there
+        _record_command(pipeline.scheduler.close(*last), stats, log)
     return stats
 
 
@@ -158,16 +164,30 @@ def _record(result: StepResult, stats: ReplayStats, log: EventLog | None) -> Non
     for name, ms in result.timings_ms.items():
         stats.timings_ms.setdefault(name, []).append(ms)
     if result.command is not None:
-        stats.commands.append(result.command)
-        if log:
-            c = result.command
-            log.write(
-                {"event": "gate", "route": c.route, "frame": c.frame, "t": round(c.t, 4), "reason": c.reason}
-            )
+        _record_command(result.command, stats, log)
     for passage in result.passages:
         stats.passages.append(passage)
         if log:
             log.write(passage.to_record())
+
+
+def _record_command(command: GateCommand, stats: ReplayStats, log: EventLog | None) -> None:
+    stats.commands.append(command)
+    if log:
+        log.write(
+            {
+                "event": "gate",
+                "route": command.route,
+                "frame": command.frame,
+                "t": round(command.t, 4),
+                "reason": command.reason,
+            }
+        )
+
+
+def replay_log(stats: ReplayStats) -> ReplayLog:
+    """What this replay would have written to its log, for evaluating it in-process."""
+    return ReplayLog(tuple(stats.passages), tuple(GateRecord(c.frame, c.route) for c in stats.commands))
 
 
 def annotation_frames(annotation: Annotation, fps: float, frames: int) -> Iterator[Frame]:

@@ -11,13 +11,14 @@ from pathlib import Path
 from fishgate.config import SiteConfig, load_config
 from fishgate.cvat import read_cvat
 from fishgate.errors import ConfigError, ExitStatus
-from fishgate.evaluate import EvaluationSite, compute_metrics, evaluate_footage, format_metrics
+from fishgate.evaluate import EvaluationSite, evaluate_footage, format_metrics
 from fishgate.replay import (
     ClassifierVotes,
     EventLog,
     ReplayStats,
     annotation_frames,
     build_pipeline,
+    replay_log,
     run,
 )
 from fishgate.sources.replay import ReplaySource
@@ -66,8 +67,7 @@ def demo_command(config_path: Path, truth: Path, progress: bool = True) -> int:
 def evaluation(config: SiteConfig, truth: Path, stats: ReplayStats, fps: float, name: str) -> str:
     """The EVALUATION.md metrics of this replay against a CVAT annotation, as a table."""
     site = EvaluationSite.from_config(config, fps=fps)
-    metrics = compute_metrics([evaluate_footage(read_cvat(truth), stats.passages, site)], site)
-    return format_metrics([(name, metrics)], metrics)
+    return format_metrics([evaluate_footage(read_cvat(truth), replay_log(stats), site)], site)
 
 
 def passage_table(passages: list[Passage]) -> str:

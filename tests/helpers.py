@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fishgate.cvat import Annotation
-from fishgate.evaluate import EvaluationSite, truth_fish
+from fishgate.evaluate import EvaluationSite, GateRecord, ReplayLog, gate_conflicts, truth_fish
 from fishgate.types import Passage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +59,27 @@ def passages_from_truth(annotation: Annotation, site: EvaluationSite) -> list[Pa
             )
         )
     return passages
+
+
+def perfect_gate(annotation: Annotation, site: EvaluationSite, start: str = "river") -> list[GateRecord]:
+    """The gate log of a schedule that knows every true arrival: each fish's right route
+    (the safe route for a gate conflict) set one travel time plus a frame before its head."""
+    upstream = [f for f in truth_fish(annotation, site) if f.gate_arrival_s is not None]
+    clashing = gate_conflicts(upstream, site)
+    records = [GateRecord(0, start)]
+    for fish in sorted(upstream, key=lambda f: f.gate_arrival_s or 0.0):
+        route = site.safe_route if fish.track_id in clashing else site.route_of(fish.species)
+        frame = int((fish.gate_arrival_s or 0.0) * site.fps - site.actuation_s * site.fps) - 1
+        records.append(GateRecord(max(0, frame), route))
+    return records
+
+
+def perfect_log(annotation: Annotation, site: EvaluationSite) -> ReplayLog:
+    return ReplayLog(tuple(passages_from_truth(annotation, site)), tuple(perfect_gate(annotation, site)))
+
+
+def gate_lines(records: Sequence[GateRecord]) -> list[str]:
+    return [json.dumps({"event": "gate", "frame": r.frame, "route": r.route}) for r in records]
 
 
 def write_log(path: Path, passages: Sequence[Passage], extra_lines: Sequence[str] = ()) -> Path:

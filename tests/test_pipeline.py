@@ -12,7 +12,7 @@ from fishgate.config import load_config
 from fishgate.cvat import read_cvat
 from fishgate.decision.policy import RoutePolicy
 from fishgate.evaluate import EvaluationSite, compute_metrics, evaluate_footage, truth_fish
-from fishgate.replay import annotation_frames, build_pipeline, run
+from fishgate.replay import annotation_frames, build_pipeline, replay_log, run
 from fishgate.synth import SceneSpec, write_clip
 from fishgate.types import Box, Detection
 from fishgate.vision.annotated import AnnotatedDetector, LabelPassThrough
@@ -49,7 +49,7 @@ def test_counts_every_crossing_and_no_turned_back_fish(behaviour_clip: Path) -> 
     truth = truth_fish(annotation, SITE)
     crossing = [f for f in truth if f.direction in ("upstream", "downstream")]
     assert any(f.direction == "none" for f in truth)  # the clip has fish that turn back
-    result = compute_metrics([evaluate_footage(annotation, stats.passages, SITE)], SITE)
+    result = compute_metrics([evaluate_footage(annotation, replay_log(stats), SITE)], SITE)
     assert len(stats.passages) == len(crossing)
     assert result["count_nmae"] == 0.0 and result["false_passages_per_hour"] == 0.0
     assert result["species_accuracy"] == 1.0 and result["timely"] == 1.0
@@ -62,7 +62,7 @@ def test_counts_every_crossing_and_no_turned_back_fish(behaviour_clip: Path) -> 
 def test_decisions_come_before_the_deadline_even_with_noisy_boxes(behaviour_clip: Path) -> None:
     annotation, stats, _ = _replay(behaviour_clip, jitter=3.0, drop=0.1)
     arrival = {f.track_id: f.gate_arrival_s for f in truth_fish(annotation, SITE)}
-    result = evaluate_footage(annotation, stats.passages, SITE)
+    result = evaluate_footage(annotation, replay_log(stats), SITE)
     upstream = [(f, p) for f, p in result.matches if f.direction == "upstream"]
     assert upstream
     for fish, passage in upstream:

@@ -41,6 +41,14 @@ def test_replay_writes_passages_and_gate_commands_and_evaluates(
         if p["direction"] == "upstream":
             assert p["route"] in ("river", "tank") and p["decision_frame"] <= p["last_frame"] + 25
     assert gates and {g["route"] for g in gates} <= {"river", "tank"}
+    # the log opens with where the gate starts and ends with its move to the safe position
+    assert (gates[0]["frame"], gates[0]["route"], gates[0]["reason"]) == (
+        0,
+        "tank",
+        "start",
+    )  # gates start safe
+    assert (gates[-1]["route"], gates[-1]["reason"]) == ("tank", "close")
+    assert gates[-1]["frame"] == max(g["frame"] for g in gates) == 24 * 25 - 1
     out = capsys.readouterr().out
     sorting = float(re.search(r"^ALL\s+([\d.]+)", out, re.M).group(1))  # type: ignore[union-attr]
     assert sorting >= 0.8
@@ -63,6 +71,7 @@ def test_run_on_a_file_source_logs_passages_and_ends_safe(
     assert main(["run", "-c", str(site_config(tmp_path, clip.video)), "--events", str(events)]) == 0
     records = _records(events)
     assert any(r.get("event") == "passage" for r in records)
+    assert [r for r in records if r.get("event") == "gate"][-1]["route"] == "tank"  # the safe position
     assert re.search(r"^600 frames, [1-9]\d* passages", capsys.readouterr().out, re.M)
 
 

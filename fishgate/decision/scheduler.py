@@ -60,6 +60,19 @@ class GateScheduler:
     mode: Mode = "auto"
     _last_tail: float = float("-inf")
 
+    def start(self, frame: int, t: float) -> GateCommand:
+        """The record of where the gate stands before the first frame (the log's first line)."""
+        command = GateCommand(self.gate.route, t, frame, "start")
+        self.commands.append(command)
+        return command
+
+    def close(self, frame: int, t: float) -> GateCommand:
+        """The gate to its safe position for good (end of footage, stop, error), recorded."""
+        self.gate.close()
+        command = GateCommand(self.gate.route, t, frame, "close")
+        self.commands.append(command)
+        return command
+
     def set_mode(self, mode: str) -> None:
         """auto: sort; river / tank: hold the gate there for every fish until auto again."""
         if mode not in MODES:

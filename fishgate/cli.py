@@ -87,6 +87,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def cmd_evaluate_footage(args: argparse.Namespace) -> int:
+    from fishgate.batch import BatchPlan, evaluate_clips, report
+
+    config = load_config(args.config)
+    plan = BatchPlan(
+        folder=args.folder,
+        pattern=args.clips,
+        tracks_only=args.tracks_only,
+        jitter_px=args.jitter,
+        drop=args.drop,
+        seed=args.seed,
+        logs=args.logs,
+    )
+    results, site = evaluate_clips(config, plan, progress=not args.no_progress)
+    print(report(results, site, args.json))
+    return ExitStatus.OK
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from fishgate.replay_job import replay_command
 
@@ -332,6 +350,16 @@ def _add_training_args(parser: argparse.ArgumentParser, name: str, val_help: str
     parser.add_argument("--cache", type=Path, help=cache_help)
 
 
+def _add_noise_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, metavar="PX", help="tracks-only: box noise (std, px)"
+    )
+    parser.add_argument(
+        "--drop", type=float, default=0.0, metavar="P", help="tracks-only: drop this fraction of boxes"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="tracks-only: seed for --jitter/--drop")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fishgate",
@@ -367,6 +395,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(func=cmd_evaluate)
 
+    ef = sub.add_parser(
+        "evaluate-footage",
+        help="replay every annotated clip of a folder and score them, per clip and pooled",
+        description="Replay each NAME.xml (CVAT for video 1.1) with its video beside it through the "
+        "pipeline, then print the metrics of EVALUATION.md per clip and pooled.",
+    )
+    ef.add_argument("folder", type=Path, metavar="DIR", help="folder of NAME.mp4 + NAME.xml")
+    _add_config(ef)
+    ef.add_argument(
+        "--clips", default="*", metavar="GLOB", help="clip names to take, e.g. '*-02' (default: all)"
+    )
+    ef.add_argument(
+        "--tracks-only",
+        action="store_true",
+        help="replay the annotated boxes and labels instead of video, detector and species model",
+    )
+    _add_noise_args(ef)
+    ef.add_argument(
+        "--logs", type=Path, metavar="DIR", help="keep each clip's passage log here as NAME.jsonl"
+    )
+    ef.add_argument("--json", action="store_true", help='print {"clips": {NAME: metrics}, "all": metrics}')
+    ef.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ef.set_defaults(func=cmd_evaluate_footage)
+
     rp = sub.add_parser(
         "replay",
         help="run recorded footage through the whole pipeline and log its passages",
@@ -384,13 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ANNOT.xml",
         help="tracks-only: use these annotated boxes and labels instead of video, detector and classifier",
     )
-    rp.add_argument(
-        "--jitter", type=float, default=0.0, metavar="PX", help="tracks-only: box noise (std, px)"
-    )
-    rp.add_argument(
-        "--drop", type=float, default=0.0, metavar="P", help="tracks-only: drop this fraction of boxes"
-    )
-    rp.add_argument("--seed", type=int, default=0, help="tracks-only: seed for --jitter/--drop")
+    _add_noise_args(rp)
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_replay)
 

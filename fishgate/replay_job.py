@@ -34,7 +34,16 @@ def replay_command(args: argparse.Namespace) -> int:
             args.events.parent.mkdir(parents=True, exist_ok=True)
             log = EventLog(stack.enter_context(args.events.open("w", encoding="utf-8")))
         if args.detections:
-            stats, fps, name = _tracks_only(args, config, log)
+            stats, fps = replay_annotation(
+                config,
+                args.detections,
+                log,
+                jitter_px=args.jitter,
+                drop=args.drop,
+                seed=args.seed,
+                progress=not args.no_progress,
+            )
+            name = args.detections.stem
         else:
             video: Path | None = args.video or config.source.path
             if video is None:
@@ -84,10 +93,19 @@ def passage_table(passages: list[Passage]) -> str:
     return "\n".join(lines)
 
 
-def _tracks_only(
-    args: argparse.Namespace, config: SiteConfig, log: EventLog | None
-) -> tuple[ReplayStats, float, str]:
-    annotation = read_cvat(args.detections)
+def replay_annotation(
+    config: SiteConfig,
+    truth: Path,
+    log: EventLog | None,
+    *,
+    jitter_px: float = 0.0,
+    drop: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[ReplayStats, float]:
+    """Tracks-only: the annotation's boxes stand in for the detector and its labels for the
+    species model; tracker, counter, decision and gate timing run as on the trap."""
+    annotation = read_cvat(truth)
     fps = config.source.fps
     if fps is None:
         raise ConfigError("source.fps: is required to replay annotations without video")
@@ -95,17 +113,13 @@ def _tracks_only(
     height = annotation.height
     if width is None or height is None:
         raise ConfigError("geometry.frame_width: is required, the annotation does not give the frame size")
-    detector = AnnotatedDetector(
-        annotation, (width, height), fps, jitter_px=args.jitter, drop=args.drop, seed=args.seed
-    )
+    detector = AnnotatedDetector(annotation, (width, height), fps, jitter_px=jitter_px, drop=drop, seed=seed)
     pipeline = build_pipeline(
         config, detector, LabelPassThrough(), (width, height), fps, run_id=annotation.name
     )
     frames = annotation.frames or detector.frames()
-    stats = run(
-        pipeline, annotation_frames(annotation, fps, frames), log, frames, progress=not args.no_progress
-    )
-    return stats, fps, annotation.name
+    stats = run(pipeline, annotation_frames(annotation, fps, frames), log, frames, progress=progress)
+    return stats, fps
 
 
 def replay_video(

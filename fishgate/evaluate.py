@@ -26,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from fishgate.config import Geometry, SiteConfig
 from fishgate.cvat import AnnotatedTrack, Annotation
+from fishgate.decision.timeline import TIME_EPS, WRONG, GateTimeline
 from fishgate.errors import ConfigError, PassageLogError
 from fishgate.types import DIRECTIONS, INVASIVE, ROUTES, Passage
 
@@ -37,9 +38,6 @@ EXIT_SPEED_FRAMES = 20
 # A box edge this close to the frame border is taken as cut by it.
 EDGE_PX = 1.0
 
-# Two times this close are the same instant (frame / fps in floating point).
-TIME_EPS = 1e-9
-WRONG = "wrong"  # the fate of a fish that meets a moving gate
 
 METRIC_KEYS = (
     "sorting_correct",
@@ -244,30 +242,17 @@ def read_replay_log(path: str | Path) -> ReplayLog:
     return ReplayLog(tuple(passages.values()), tuple(gate))
 
 
-class GateTimeline:
-    """Where the gate stands at any moment, replayed from its command log on `frame / fps`.
-
-    The first record is where the gate stands at the start. A command to the route the
-    gate stands at or is moving to changes nothing; any other starts a move of
-    `actuation_s`, during which the gate is nowhere a fish can rely on.
-    """
-
-    def __init__(self, records: Sequence[GateRecord], fps: float, actuation_s: float) -> None:
-        if not records:
-            raise ValueError("GateTimeline: expected at least the record of where the gate starts")
-        self.start = records[0].route
-        self.commands = [(r.frame / fps, r.route) for r in records[1:]]
-        self.actuation_s = actuation_s
-
-    def route_at(self, t: float) -> str:
-        """`tank` or `river` where the gate stands at time t, or `wrong` while it moves."""
-        route, moved_at = self.start, float("-inf")
-        for issued, wanted in self.commands:
-            if issued > t + TIME_EPS:
-                break
-            if wanted != route:
-                route, moved_at = wanted, issued
-        return route if t - moved_at >= self.actuation_s - TIME_EPS else WRONG
+def gate_timeline(records: Sequence[GateRecord], fps: float, actuation_s: float) -> GateTimeline:
+    """The gate's physical timeline from its command log: the first record says where it
+    starts; the rest are commands on the clock `frame / fps`."""
+    if not records:
+        raise ValueError("gate_timeline: expected at least the record of where the gate starts")
+    start, *commands = records
+    return GateTimeline(
+        start.route,  # type: ignore[arg-type]
+        actuation_s,
+        ((r.frame / fps, r.route) for r in commands),  # type: ignore[misc]
+    )
 
 
 def interval_iou(a: tuple[int, int], b: tuple[int, int]) -> float:
@@ -329,9 +314,9 @@ def evaluate_footage(
             f"{annotation.name}: the passage log has no gate records, so no fish's fate can be read "
             "(EVALUATION.md); replay the footage with this fishgate, which logs every gate command"
         )
-    fates = {}
+    fates: dict[int, str] = {}
     if upstream:
-        timeline = GateTimeline(log.gate, site.fps, site.actuation_s)
+        timeline = gate_timeline(log.gate, site.fps, site.actuation_s)
         fates = {f.track_id: timeline.route_at(f.gate_arrival_s or 0.0) for f in upstream}
     return FootageResult(
         name=annotation.name,

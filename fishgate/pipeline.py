@@ -16,8 +16,9 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from fishgate.config import Geometry
-from fishgate.decision.policy import Decision, RoutePolicy, gate_arrival
+from fishgate.decision.policy import Arrival, Decision, RoutePolicy, gate_arrival
 from fishgate.decision.scheduler import GateCommand, GateScheduler
+from fishgate.decision.timeline import WRONG
 from fishgate.types import UNKNOWN, Detection, Frame, Passage
 from fishgate.vision.snapshot import BestViews
 from fishgate.vision.tracker import Track, Tracker
@@ -89,11 +90,11 @@ class Pipeline:
         result = StepResult(frame.index, frame.t, detections, seen, timings_ms=timings)
         # every fish still in view may reach its deadline, even in a frame that missed it
         result.decisions = clock.run("decide", lambda: self._decide(frame, self.tracker.active))
+        for track in ended:
+            self._end(track, frame.index, frame.t)
         result.command = clock.run(
             "gate", lambda: self.scheduler.tick(frame.t, frame.index, lookahead_s=self.frame_dt)
         )
-        for track in ended:
-            self._end(track, frame.index, frame.t)
         self._last = (frame.index, frame.t)
         ready = self._ready_passages()
         result.passages = [passage for _, passage in ready]
@@ -136,17 +137,20 @@ class Pipeline:
             arrival = gate_arrival(track, self.geometry, self.frame_width)
             decision = self.decisions.get(track.id)
             if decision is None:
-                head = arrival[0] if arrival else None
-                decision = self.policy.decide(track, frame.index, frame.t, self.frame_dt, head)
-                if decision is None:
-                    continue
-                self.decisions[track.id] = decision
-                made.append((track.id, decision))
+                opens = arrival.earliest if arrival else None
+                decision = self.policy.decide(track, frame.index, frame.t, self.frame_dt, opens)
+                if decision is not None:
+                    self.decisions[track.id] = decision
+                    made.append((track.id, decision))
             if arrival is None:
                 self.scheduler.cancel(track.id)  # holding or turning back: do not hold the gate
             else:
-                self.scheduler.book(track.id, decision.route, *arrival)
+                self._book(track.id, arrival, decision, frame.index)
         return made
+
+    def _book(self, track_id: int, arrival: Arrival, decision: Decision | None, frame: int) -> None:
+        route = decision.route if decision is not None else None
+        self.scheduler.book(track_id, arrival, route, decision.frame if decision is not None else frame)
 
     def _end(self, track: Track, frame: int, t: float) -> None:
         direction = self._crossing(track)
@@ -164,19 +168,18 @@ class Pipeline:
     def _last_chance(self, track: Track, frame: int, t: float) -> None:
         """Gone out of the picture towards the gate before its deadline: decide on what we saw."""
         arrival = gate_arrival(track, self.geometry, self.frame_width)
-        head = arrival[0] if arrival else None
-        decision = self.policy.decide(track, frame, t, self.frame_dt, head, last_chance=True)
+        opens = arrival.earliest if arrival else None
+        decision = self.policy.decide(track, frame, t, self.frame_dt, opens, last_chance=True)
         if decision is not None:
             self.decisions[track.id] = decision
             if arrival is not None:
-                self.scheduler.book(track.id, decision.route, *arrival)
+                self._book(track.id, arrival, decision, frame)
 
     def _ready_passages(self) -> list[tuple[int, Passage]]:
-        """(track id, passage) whose fate is known: upstream fish once their head has reached the gate."""
+        """(track id, passage) whose fate is known: upstream fish once their head's window has closed."""
         ready = []
         for track_id, (track, direction) in list(self._pending.items()):
-            booked = self.scheduler.bookings.get(track_id)
-            if direction == "upstream" and booked is not None and booked.head_t > self._last[1]:
+            if direction == "upstream" and track_id in self.scheduler.bookings:
                 continue
             ready.append((track_id, self._passage(track, direction)))
             del self._pending[track_id]
@@ -185,23 +188,31 @@ class Pipeline:
     def _passage(self, track: Track, direction: str) -> Passage:
         species, confidence = track.species()
         decision = self.decisions.pop(track.id, None)
-        served = self.scheduler.served(track.id)
+        booking = self.scheduler.booking(track.id)
         self.scheduler.collect(track.id)
         route: str | None = None
         decision_frame: int | None = None
+        arrival_t: float | None = None
         flags: list[str] = []
         if direction == "upstream":
             if decision is None:
                 flags.append("undecided")
             else:
-                route, decision_frame = decision.route, decision.frame
+                decision_frame = decision.frame
                 if decision.reason != "confident":
                     flags.append(decision.reason)
-            if served is not None and (served.conflict or served.override):
-                flags.append("conflict" if served.conflict else "override")
-                if served.route != route:
-                    route, decision_frame = served.route, served.served_frame
-        length = track.length_px / self.geometry.px_per_cm if track.length_px > 0 else None
+            if booking is not None:
+                flags += [flag for flag in ("conflict", "override") if getattr(booking, flag)]
+                if booking.route_frame is not None and (decision is None or booking.route != decision.route):
+                    decision_frame = booking.route_frame
+                arrival_t = booking.arrival.head_t
+            # the record says where the gate stood when the head arrived (as predicted), not
+            # where the fish ought to have gone
+            route, moving = self._gate_at(arrival_t if arrival_t is not None else self._last[1])
+            if moving:
+                flags.append("gate_moving")
+        length = track.body_length_px / self.geometry.px_per_cm if track.length_px > 0 else None
+        upstream = decision is not None and direction == "upstream"
         return Passage(
             id=self.passage_id(track),
             species=species if track.votes else UNKNOWN,
@@ -215,11 +226,19 @@ class Pipeline:
             extra=(
                 ("flags", flags),
                 ("votes", track.votes),
-                ("decided_by", decision.reason if decision and direction == "upstream" else None),
-                ("decision_t", round(decision.t, 3) if decision and direction == "upstream" else None),
+                ("decided_by", decision.reason if upstream and decision else None),
+                ("decision_t", round(decision.t, 3) if upstream and decision else None),
+                ("arrival_t", round(arrival_t, 3) if arrival_t is not None else None),
                 ("model", self.model_version),
             ),
         )
+
+    def _gate_at(self, t: float) -> tuple[str, bool]:
+        """(route, moving): where the gate stood at time t, or was going if it was moving."""
+        where = self.scheduler.route_at(t)
+        if where == WRONG:
+            return self.scheduler.timeline.heading_at(t), True
+        return where, False
 
     def _crossing(self, track: Track) -> str | None:
         """upstream / downstream if the fish crossed the counting line, else None (turned back)."""

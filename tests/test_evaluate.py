@@ -17,11 +17,11 @@ from fishgate.evaluate import (
     EvaluationSite,
     FootageResult,
     GateRecord,
-    GateTimeline,
     ReplayLog,
     compute_metrics,
     evaluate_footage,
     gate_moving_at_arrival,
+    gate_timeline,
     interval_iou,
     read_passage_log,
     read_replay_log,
@@ -255,7 +255,7 @@ def test_a_log_without_gate_records_is_refused(scene: Path) -> None:
 
 
 def test_gate_timeline_replays_moves() -> None:
-    timeline = GateTimeline(
+    timeline = gate_timeline(
         [GateRecord(0, "river"), GateRecord(10, "tank"), GateRecord(12, "river")], 25, 0.3
     )
     assert timeline.route_at(0.39) == "river"  # before the first move

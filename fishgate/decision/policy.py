@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from fishgate.config import Geometry
 from fishgate.types import UNKNOWN, Route
 from fishgate.vision.tracker import Track
@@ -72,15 +74,75 @@ class RoutePolicy:
         return Decision(self.safe_route, species, confidence, frame, t, "unsure")
 
 
-def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> tuple[float, float] | None:
-    """Predicted (head, tail) arrival times at the gate, or None if the fish is not heading there."""
-    speed = track.velocity_x * geometry.upstream_sign  # towards the gate
+@dataclass(frozen=True)
+class Arrival:
+    """When a fish's head should reach the gate: `head_t`, give or take `spread_s`.
+
+    The window widens with the time still to swim (a speed measured a little wrong
+    is wrong for longer) and is wider for a track seen only briefly.
+    """
+
+    head_t: float
+    spread_s: float
+    tail_t: float  # when its tail should pass the gate
+
+    @property
+    def earliest(self) -> float:
+        return self.head_t - self.spread_s
+
+    @property
+    def latest(self) -> float:
+        return self.head_t + self.spread_s
+
+
+# The window's half-width: a floor, a share of the time still to swim, and more for a
+# track with few observations behind its speed.
+ARRIVAL_FLOOR_S = 0.04
+ARRIVAL_SPEED_NOISE = 0.06
+YOUNG_TRACK_OBSERVATIONS = 6
+YOUNG_TRACK_EXTRA = 0.06
+
+
+# Observations over which the head's position is fitted with a straight line (0.8 s at 25 fps).
+HEAD_FIT_OBSERVATIONS = 20
+
+
+def head_positions(track: Track, frame_width: int, sign: int) -> tuple[np.ndarray, np.ndarray]:
+    """(times, head x) of the track's recent observations. The head is the box's leading
+    edge; once that edge is cut by the border, the trailing edge plus the fish's length."""
+    recent = track.path[-HEAD_FIT_OBSERVATIONS:]
+    alone = [o for o in recent if not o.merged]
+    if len(alone) >= 3:  # a box shared with another fish is where the two are, not this one
+        recent = alone
+    length = track.body_length_px
+    times, heads = [], []
+    for o in recent:
+        lead, trail = (o.box.x2, o.box.x1) if sign > 0 else (o.box.x1, o.box.x2)
+        cut = lead >= frame_width - 1 if sign > 0 else lead <= 1
+        times.append(o.t)
+        heads.append(trail + sign * length if cut else lead)
+    return np.array(times), np.array(heads)
+
+
+def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> Arrival | None:
+    """Predicted arrival at the gate, or None if the fish is not heading there.
+
+    A straight line through the head's recent positions gives its speed and where it is
+    now; noise in any one box moves it little.
+    """
+    sign = geometry.upstream_sign
+    times, heads = head_positions(track, frame_width, sign)
+    t = track.last.t
+    if len(times) >= 3 and times[-1] > times[0]:
+        slope, offset = np.polyfit(times - t, heads, 1)
+        speed, head = float(slope) * sign, float(offset)
+    else:
+        speed, head = track.velocity_x * sign, float(heads[-1])
     if speed < MIN_APPROACH_CM_S * geometry.px_per_cm:
         return None
-    x1, x2 = track.extent(frame_width)
-    head, tail = (x2, x1) if geometry.upstream_sign > 0 else (x1, x2)
     gate = geometry.gate_x_px(frame_width)
-    t = track.last.t
-    return t + (gate - head) * geometry.upstream_sign / speed, t + (
-        gate - tail
-    ) * geometry.upstream_sign / speed
+    head_t = t + (gate - head) * sign / speed
+    tail_t = head_t + track.body_length_px / speed
+    noise = ARRIVAL_SPEED_NOISE + (YOUNG_TRACK_EXTRA if len(track.path) < YOUNG_TRACK_OBSERVATIONS else 0.0)
+    spread = ARRIVAL_FLOOR_S + noise * max(0.0, head_t - t)
+    return Arrival(head_t, spread, tail_t)

@@ -20,6 +20,8 @@ from fishgate.types import UNKNOWN, Box, Detection
 
 # Observations over which a track's speed is measured.
 SPEED_WINDOW = 8
+# Recent whole views whose median width is the fish's length.
+BODY_LENGTH_VIEWS = 60
 # Association: a detection joins a track if their boxes overlap at least this much...
 MIN_IOU = 0.1
 # ...or its centre lies within this fraction of the predicted box's width.
@@ -64,6 +66,9 @@ class Track:
     # From crops cut by the edge or shared with another fish: used only while no clean crop has voted.
     weak_vote: dict[str, float] = field(default_factory=dict)
     length_px: float = 0.0  # widest uncut box: the fish's length along the chute
+    # widest box not cut by the frame, even one shared with another fish: the length to go by
+    # for a fish never seen alone (its extent at the border must not shrink with its box)
+    uncut_px: float = 0.0
     depth_px: float = 0.0  # height of that box
     clean: int = 0  # observations showing the fish whole and alone
     velocity_x: float = 0.0  # px per second, + = towards +x
@@ -89,6 +94,17 @@ class Track:
         label = max(vote, key=lambda k: vote[k])
         return label, vote[label] / total
 
+    @property
+    def body_length_px(self) -> float:
+        """The fish's length along the chute: the median width of its recent whole views
+        (the widest one is biased long by every box the detector drew too big)."""
+        whole = [o.box.width for o in self.path[-BODY_LENGTH_VIEWS:] if not o.edge_cut and not o.merged]
+        if not whole:
+            whole = [o.box.width for o in self.path[-BODY_LENGTH_VIEWS:] if not o.edge_cut]
+        if not whole:
+            return max(self.length_px or self.uncut_px, self.box.width)
+        return float(np.median(whole))
+
     def add_vote(self, probabilities: dict[str, float], weak: bool = False) -> None:
         """One crop's species probabilities, weighted by how sure the crop is."""
         vote = self.weak_vote if weak else self.vote
@@ -100,7 +116,7 @@ class Track:
 
     def extent(self, frame_width: float) -> tuple[float, float]:
         """(x1, x2) of the whole fish, beyond the frame border if it is cut there."""
-        box, length = self.box, max(self.length_px, self.box.width)
+        box, length = self.box, max(self.length_px or self.uncut_px, self.box.width)
         if box.x1 <= 1 and box.x2 < frame_width - 1:
             return box.x2 - length, box.x2
         if box.x2 >= frame_width - 1 and box.x1 > 1:
@@ -305,6 +321,8 @@ class Tracker:
         obs = Observation(frame, t, det.box, det.edge_cut, det.merged, det.label)
         track.path.append(obs)
         track.misses = 0
+        if not det.edge_cut:
+            track.uncut_px = max(track.uncut_px, det.box.width)
         if not det.edge_cut and not det.merged:
             track.clean += 1
             if det.box.width > track.length_px:

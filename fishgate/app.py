@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fishgate import __version__
 from fishgate.clock import Clock, MonotonicClock
 from fishgate.config import SiteConfig
-from fishgate.errors import SourceError
+from fishgate.errors import ConfigError, SourceError
 from fishgate.hw.gate import Gate, build_gate
 from fishgate.pipeline import Classifier, Detector, Pipeline
 from fishgate.recorder import PassageRecorder
@@ -55,7 +55,8 @@ def open_source(config: SiteConfig, clock: Clock) -> FrameSource:
     if s.kind == "file":
         from fishgate.sources.replay import ReplaySource
 
-        assert s.path is not None  # config validation requires it
+        if s.path is None:
+            raise ConfigError("source.path: is required to run on a file source (the video to replay)")
         return ReplaySource(s.path, fps=s.fps, pace=s.pace, clock=clock)
     if s.kind == "opencv":
         from fishgate.sources.opencv import OpenCVSource
@@ -77,7 +78,9 @@ def build_parts(config: SiteConfig, clock: Clock, pin_factory: Any = None) -> Li
     from fishgate.vision.classifier import SpeciesClassifier
     from fishgate.vision.gated import build_detector
 
-    classifier = SpeciesClassifier(config.model.path, config.model.card, threads=config.model.threads)
+    classifier = SpeciesClassifier(
+        config.species_model.path, config.species_model.card, threads=config.species_model.threads
+    )
     gate = build_gate(config.gate, clock, pin_factory)
     try:
         source = open_source(config, clock)
@@ -254,6 +257,6 @@ def config_echo(config: SiteConfig) -> dict[str, Any]:
                  "safe": config.gate.safe},
         "tank_species": sorted(config.decision.tank_species),
         "safe_route": config.decision.safe_route,
-        "model": config.model.path.name,
-        "decide_confidence": config.model.decide_confidence,
+        "model": config.model.path.name if config.model else None,
+        "decide_confidence": config.decide_confidence,
     }  # fmt: skip

@@ -218,7 +218,7 @@ def _describe(config: SiteConfig) -> str:
         f"  geometry    {g.px_per_cm} px/cm, counting line x={g.counting_line_x}, upstream {g.upstream}, "
         f"gate {g.gate_distance_cm} cm beyond the upstream edge",
         f"  gate        {gate.kind}, travel {gate.travel_s} s, idle {gate.idle}, safe {gate.safe}",
-        f"  model       {config.model.path}",
+        f"  model       {config.model.path if config.model else 'none (tracks-only replay only)'}",
         f"  detector    {_detector_line(config)}",
         f"  tank        {', '.join(sorted(config.decision.tank_species))}",
         f"  storage     {config.storage.path}",
@@ -250,7 +250,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     from fishgate.vision.classifier import SpeciesClassifier
 
-    model = args.model or (load_config(args.config).model.path if args.config else _default_model())
+    model = args.model or (load_config(args.config).species_model.path if args.config else _default_model())
     classifier = SpeciesClassifier(model, threads=args.threads)
     results = []
     for path in args.images:

@@ -48,7 +48,7 @@ class SiteInfo:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: SourceKind
-    path: Path | None = None  # file: the video to replay
+    path: Path | None = None  # file: the video to replay (`fishgate run` needs it; replay takes VIDEO)
     uri: int | str | None = None  # opencv: camera index or stream URL
     fps: float | None = None  # overrides what the source reports
     width: int | None = None
@@ -176,13 +176,27 @@ class SiteConfig:
     source: SourceConfig
     geometry: Geometry
     gate: GateConfig
-    model: ModelConfig
+    model: ModelConfig | None  # None: no species model (tracks-only replay needs none)
     decision: DecisionConfig
     storage: StorageConfig
     detection: DetectionConfig = DetectionConfig()
     mqtt: MqttConfig | None = None
     sensors: dict[str, SensorConfig] = field(default_factory=dict)  # name -> reading, in stats
     origin: Path | None = field(default=None, compare=False)
+
+    @property
+    def species_model(self) -> ModelConfig:
+        """The [model] section, for everything that looks at video."""
+        if self.model is None:
+            raise ConfigError(
+                "model: this needs a species model: add a [model] section with its path "
+                "(tracks-only replay, --detections or --tracks-only, runs without one)"
+            )
+        return self.model
+
+    @property
+    def decide_confidence(self) -> float:
+        return self.model.decide_confidence if self.model is not None else ModelConfig.decide_confidence
 
 
 class _Table:
@@ -328,8 +342,6 @@ def _source(t: _Table) -> SourceConfig:
     kind = t.string("kind", choices=("file", "opencv", "picamera", "synthetic"))
     path = t.path("path", None)
     uri = t.raw("uri", None)
-    if kind == "file" and path is None:
-        raise t.fail("path", "is required when source.kind = 'file' (the video to replay)")
     if kind == "opencv":
         if uri is None:
             raise t.fail("uri", "is required when source.kind = 'opencv' (camera index or URL)")
@@ -538,7 +550,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, origin: Path | None = 
         source=_source(_required(root.table("source"))),
         geometry=_geometry(_required(root.table("geometry"))),
         gate=gate,
-        model=_model(_required(root.table("model"))),
+        model=_model(model_t) if (model_t := root.table("model", required=False)) is not None else None,
         decision=_decision(root.table("decision", required=False), gate.safe),
         storage=_storage(_required(root.table("storage"))),
         detection=_detection(root.table("detection", required=False)),

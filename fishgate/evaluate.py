@@ -406,9 +406,22 @@ def count_nmae(results: Sequence[FootageResult]) -> float | None:
     return sum(errors) / len(errors) if errors else None
 
 
+def count_exact(result: FootageResult) -> bool:
+    """Whether a clip's up and down counts both equal the truth's, whatever the species."""
+    counted = Counter(p.direction for p in result.passages)
+    true = Counter(f.direction for f in result.truth if f.direction in DIRECTIONS)
+    return all(counted[d] == true[d] for d in ("upstream", "downstream"))
+
+
+def count_exact_rate(results: Sequence[FootageResult]) -> float | None:
+    """The share of clips counted exactly (both directions)."""
+    return _ratio(sum(count_exact(r) for r in results), len(results))
+
+
 def diagnostics(results: Sequence[FootageResult]) -> dict[str, Any]:
-    """Figures beside the metrics that help find a loss (table only; not in EVALUATION.md)."""
-    return {"gate_moving": gate_moving_at_arrival(results)}
+    """Figures beside the metrics that help find a loss (not in EVALUATION.md): fish whose
+    head met a moving gate, and the share of clips counted exactly."""
+    return {"gate_moving": gate_moving_at_arrival(results), "count_exact": count_exact_rate(results)}
 
 
 def scored(results: Sequence[FootageResult], site: EvaluationSite) -> dict[str, Any]:
@@ -420,11 +433,15 @@ def evaluation_json(
     results: Sequence[FootageResult], site: EvaluationSite, per_clip: bool = False
 ) -> dict[str, Any]:
     """The pooled metrics, keyed exactly as EVALUATION.md; with `per_clip`,
-    ``{"clips": {NAME: metrics, ...}, "all": metrics}``."""
+    ``{"clips": {NAME: metrics, ...}, "all": metrics, "count_exact": share of clips}``."""
     overall = compute_metrics(results, site)
     if not per_clip:
         return overall
-    return {"clips": {r.name: compute_metrics([r], site) for r in results}, "all": overall}
+    return {
+        "clips": {r.name: compute_metrics([r], site) for r in results},
+        "all": overall,
+        "count_exact": count_exact_rate(results),  # share of clips with both counts right
+    }
 
 
 _SHORT = {
@@ -438,6 +455,7 @@ _SHORT = {
     "timely": "timely",
     "route_agreement": "route_agr",
     "gate_moving": "moving",
+    "count_exact": "exact",
     "fish_upstream": "up",
     "fish_downstream": "down",
     "passages": "passages",
@@ -447,7 +465,8 @@ _SHORT = {
 def format_metrics(results: Sequence[FootageResult], site: EvaluationSite, per_clip: bool = False) -> str:
     """A plain-text table: with `per_clip` one row per footage file, and one for all of them.
 
-    `moving` counts upstream fish whose head met a moving gate.
+    `moving` counts upstream fish whose head met a moving gate; `exact` is the share of
+    clips whose up and down counts are both right.
     """
     overall = scored(results, site)
     rows = [(r.name, scored([r], site)) for r in results] if per_clip else []

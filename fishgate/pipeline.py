@@ -19,7 +19,8 @@ from fishgate.config import Geometry
 from fishgate.decision.policy import Arrival, Decision, RoutePolicy, gate_arrival
 from fishgate.decision.scheduler import GateCommand, GateScheduler
 from fishgate.decision.timeline import WRONG
-from fishgate.types import UNKNOWN, Detection, Frame, Passage
+from fishgate.types import SPECIES, UNKNOWN, Box, Detection, Frame, Passage
+from fishgate.vision.counting import CountingLine
 from fishgate.vision.snapshot import BestViews
 from fishgate.vision.tracker import Track, Tracker
 
@@ -31,6 +32,12 @@ VOTES_AFTER_DECISION = 8
 
 class Detector(Protocol):
     def detect(self, image: np.ndarray, t: float) -> list[Detection]: ...
+
+
+class CrossingRule(Protocol):
+    """Which way a fish seen as these boxes crossed the counting line, or None."""
+
+    def crossing(self, boxes: Sequence[Box]) -> str | None: ...
 
 
 class Classifier(Protocol):
@@ -65,6 +72,7 @@ class Pipeline:
         fps: float,
         passage_id: Callable[[Track], str],
         model_version: str = "",
+        counter: CrossingRule | None = None,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
@@ -76,6 +84,9 @@ class Pipeline:
         self.frame_dt = 1.0 / fps
         self.passage_id = passage_id
         self.model_version = model_version
+        self.counter: CrossingRule = counter or CountingLine(
+            geometry.counting_line_x, geometry.upstream_sign, frame_size[0]
+        )
         self.decisions: dict[int, Decision] = {}
         self.views = BestViews()
         self._pending: dict[int, tuple[Track, str]] = {}  # ended tracks waiting for the gate
@@ -104,14 +115,24 @@ class Pipeline:
                 result.snapshots[passage.id] = view
         return result
 
-    def finish(self) -> list[Track]:
-        """The footage ended. Fish still in view, or not yet at the gate, have not passed:
-        they are returned as unfinished tracks rather than counted."""
-        unfinished = self.tracker.finish()
-        unfinished += [track for track, _ in self._pending.values()]
+    def finish(self, closing: GateCommand | None = None) -> tuple[StepResult, list[Track]]:
+        """The footage ended (call it once the gate is closed, `closing` its command).
+
+        Returns the passages of fish that crossed the line but had not reached the gate
+        yet (they have passed; their route is where the gate then stood), with their
+        snapshots, and the tracks still in the picture, which have not passed.
+        """
+        frame, t = self._last
+        result = StepResult(frame, t, [], [], command=closing)
+        for track_id, (track, direction) in list(self._pending.items()):
+            passage = self._passage(track, direction)
+            result.passages.append(passage)
+            view = self.views.take(track_id)
+            if view is not None:
+                result.snapshots[passage.id] = view
         self._pending.clear()
         self.views.clear()
-        return unfinished
+        return result, self.tracker.finish()
 
     def _vote(self, frame: Frame, seen: list[Track]) -> None:
         # the observation just added to each track is this frame's detection for it
@@ -153,7 +174,7 @@ class Pipeline:
         self.scheduler.book(track_id, arrival, route, decision.frame if decision is not None else frame)
 
     def _end(self, track: Track, frame: int, t: float) -> None:
-        direction = self._crossing(track)
+        direction = self.counter.crossing([o.box for o in track.path])
         if direction is None:
             self.decisions.pop(track.id, None)
             self.scheduler.cancel(track.id)
@@ -201,6 +222,8 @@ class Pipeline:
                 decision_frame = decision.frame
                 if decision.reason != "confident":
                     flags.append(decision.reason)
+                if decision.species not in (*SPECIES, UNKNOWN):
+                    flags.append("foreign_species")  # a label that is none of ours: the safe route
             if booking is not None:
                 flags += [flag for flag in ("conflict", "override") if getattr(booking, flag)]
                 if booking.route_frame is not None and (decision is None or booking.route != decision.route):
@@ -239,17 +262,6 @@ class Pipeline:
         if where == WRONG:
             return self.scheduler.timeline.heading_at(t), True
         return where, False
-
-    def _crossing(self, track: Track) -> str | None:
-        """upstream / downstream if the fish crossed the counting line, else None (turned back)."""
-        line, sign = self.geometry.counting_line_x, self.geometry.upstream_sign
-        start = (track.first.box.center[0] - line) * sign
-        end = (track.last.box.center[0] - line) * sign
-        if start < 0 <= end:
-            return "upstream"
-        if end < 0 <= start:
-            return "downstream"
-        return None
 
 
 class _StageClock:

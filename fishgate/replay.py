@@ -23,7 +23,7 @@ from fishgate.decision.policy import RoutePolicy
 from fishgate.decision.scheduler import GateCommand, GateScheduler
 from fishgate.evaluate import GateRecord, ReplayLog
 from fishgate.hw.gate import Gate, RecordingGate
-from fishgate.pipeline import Classifier, Detector, Pipeline, StepResult
+from fishgate.pipeline import Classifier, CrossingRule, Detector, Pipeline, StepResult
 from fishgate.types import Detection, Frame, Passage
 from fishgate.vision.classifier import SpeciesClassifier
 from fishgate.vision.tracker import Tracker
@@ -51,13 +51,14 @@ def build_pipeline(
     run_id: str,
     gate: Gate | None = None,
     model_version: str = "",
+    counter: CrossingRule | None = None,
 ) -> Pipeline:
     policy = RoutePolicy(
         tank_species=config.decision.tank_species,
         safe_route=config.decision.safe_route,  # type: ignore[arg-type]
         travel_s=config.gate.travel_s,
         margin_s=config.decision.margin_s,
-        decide_confidence=config.model.decide_confidence,
+        decide_confidence=config.decide_confidence,
     )
     scheduler = GateScheduler(
         gate=gate if gate is not None else RecordingGate(config.gate.safe, FakeClock()),  # type: ignore[arg-type]
@@ -77,6 +78,7 @@ def build_pipeline(
         fps,
         passage_id=lambda track: f"{run_id}-{track.id}",
         model_version=model_version,
+        counter=counter,
     )
 
 
@@ -140,22 +142,30 @@ def run(
                 break
             bar.update(1)
             bar.set_postfix(passages=len(stats.passages), refresh=False)
-        for track in pipeline.finish():
-            stats.unfinished += 1
-            if log:
-                log.write(
-                    {
-                        "event": "unfinished",
-                        "track": track.id,
-                        "first_frame": track.first.frame,
-                        "last_frame": track.last.frame,
-                        "species": track.species()[0],
-                    }
-                )
     finally:
         bar.close()
         # every way out leaves the gate safe, and the log says when it went there
-        _record_command(pipeline.scheduler.close(*last), stats, log)
+        closing = pipeline.scheduler.close(*last)
+        _record_command(closing, stats, log)
+    # Fish that crossed the line but had not reached the gate when the footage ended have
+    # passed: they are counted (their route is where the gate then stood). Fish still in
+    # the picture have not: they are logged as unfinished.
+    final, unfinished = pipeline.finish(closing)
+    _record_passages(final, stats, log)
+    for observer in observers:
+        observer.observe(final)
+    for track in unfinished:
+        stats.unfinished += 1
+        if log:
+            log.write(
+                {
+                    "event": "unfinished",
+                    "track": track.id,
+                    "first_frame": track.first.frame,
+                    "last_frame": track.last.frame,
+                    "species": track.species()[0],
+                }
+            )
     return stats
 
 
@@ -165,6 +175,10 @@ def _record(result: StepResult, stats: ReplayStats, log: EventLog | None) -> Non
         stats.timings_ms.setdefault(name, []).append(ms)
     if result.command is not None:
         _record_command(result.command, stats, log)
+    _record_passages(result, stats, log)
+
+
+def _record_passages(result: StepResult, stats: ReplayStats, log: EventLog | None) -> None:
     for passage in result.passages:
         stats.passages.append(passage)
         if log:

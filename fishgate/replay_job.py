@@ -12,6 +12,7 @@ from fishgate.config import SiteConfig, load_config
 from fishgate.cvat import read_cvat
 from fishgate.errors import ConfigError, ExitStatus
 from fishgate.evaluate import EvaluationSite, evaluate_footage, format_metrics
+from fishgate.pipeline import CrossingRule
 from fishgate.replay import (
     ClassifierVotes,
     EventLog,
@@ -63,7 +64,7 @@ def demo_command(config_path: Path, truth: Path, progress: bool = True) -> int:
     """Replay the bundled demo footage; print its passages, the counts and the evaluation."""
     config = load_config(config_path)
     assert config.source.path is not None
-    print(f"replaying {config.source.path.name} with {config.model.path.name} ...", file=sys.stderr)
+    print(f"replaying {config.source.path.name} with {config.species_model.path.name} ...", file=sys.stderr)
     stats, fps = replay_video(config, config.source.path, None, progress=progress)
     print(passage_table(stats.passages))
     print()
@@ -102,6 +103,7 @@ def replay_annotation(
     drop: float = 0.0,
     seed: int = 0,
     progress: bool = True,
+    counter: CrossingRule | None = None,
 ) -> tuple[ReplayStats, float]:
     """Tracks-only: the annotation's boxes stand in for the detector and its labels for the
     species model; tracker, counter, decision and gate timing run as on the trap."""
@@ -115,7 +117,7 @@ def replay_annotation(
         raise ConfigError("geometry.frame_width: is required, the annotation does not give the frame size")
     detector = AnnotatedDetector(annotation, (width, height), fps, jitter_px=jitter_px, drop=drop, seed=seed)
     pipeline = build_pipeline(
-        config, detector, LabelPassThrough(), (width, height), fps, run_id=annotation.name
+        config, detector, LabelPassThrough(), (width, height), fps, run_id=annotation.name, counter=counter
     )
     frames = annotation.frames or detector.frames()
     stats = run(pipeline, annotation_frames(annotation, fps, frames), log, frames, progress=progress)
@@ -130,7 +132,9 @@ def replay_video(
     from fishgate.vision.gated import build_detector
 
     with ReplaySource(video, fps=config.source.fps) as source:
-        classifier = SpeciesClassifier(config.model.path, config.model.card, threads=config.model.threads)
+        classifier = SpeciesClassifier(
+            config.species_model.path, config.species_model.card, threads=config.species_model.threads
+        )
         size = (source.width, source.height)
         pipeline = build_pipeline(
             config,

@@ -35,7 +35,9 @@ def _pct(values: list[float], q: float) -> float:
 
 def bench_clip(video: Path, config_path: Path) -> dict[str, float]:
     config = load_config(config_path)
-    classifier = ClassifierVotes(SpeciesClassifier(config.model.path, config.model.card, threads=1))
+    classifier = ClassifierVotes(
+        SpeciesClassifier(config.species_model.path, config.species_model.card, threads=1)
+    )
     with ReplaySource(video, fps=config.source.fps) as source:
         size = (source.width, source.height)
         detector = build_detector(config, size)
@@ -70,7 +72,9 @@ def bench_still(config_path: Path, frames: int = 500) -> tuple[float, float]:
     """Median and p99 ms per frame of detect+track+decide on a chute where nothing moves."""
     config = load_config(config_path)
     source = SyntheticSource(frames=frames, noise=2.0)
-    classifier = ClassifierVotes(SpeciesClassifier(config.model.path, config.model.card, threads=1))
+    classifier = ClassifierVotes(
+        SpeciesClassifier(config.species_model.path, config.species_model.card, threads=1)
+    )
     detector = build_detector(config, (source.width, source.height))
     pipeline = build_pipeline(
         config, detector, classifier, (source.width, source.height), source.fps, run_id="still"

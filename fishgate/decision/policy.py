@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from fishgate.config import Geometry
-from fishgate.types import UNKNOWN, Route
-from fishgate.vision.tracker import Track
+from fishgate.types import SPECIES, UNKNOWN, Route
+from fishgate.vision.tracker import Track, border_px
 
 # Slower than this towards the gate, a fish is holding station: no arrival to predict.
 MIN_APPROACH_CM_S = 5.0
@@ -42,9 +40,11 @@ class RoutePolicy:
     deadline_confidence: float = 0.6
 
     def route_for(self, species: str) -> Route:
-        if species == UNKNOWN:
-            return self.safe_route
-        return "tank" if species in self.tank_species else "river"
+        """Tank for the site's invasive species, river for our native ones; anything else
+        (unknown, or a label that is none of our species) goes the safe route."""
+        if species in self.tank_species:
+            return "tank"
+        return "river" if species in SPECIES else self.safe_route
 
     def deadline(self, arrival_t: float) -> float:
         return arrival_t - self.travel_s - self.margin_s
@@ -107,21 +107,29 @@ YOUNG_TRACK_EXTRA = 0.06
 HEAD_FIT_OBSERVATIONS = 20
 
 
-def head_positions(track: Track, frame_width: int, sign: int) -> tuple[np.ndarray, np.ndarray]:
-    """(times, head x) of the track's recent observations. The head is the box's leading
-    edge; once that edge is cut by the border, the trailing edge plus the fish's length."""
+def head_line(track: Track, frame_width: int, sign: int) -> tuple[float, float] | None:
+    """(head x now, its speed along x in px/s): a least-squares line through the head's
+    recent positions, None with fewer than three. The head is the box's leading edge;
+    once that edge is cut by the border, the trailing edge plus the fish's length."""
     recent = track.path[-HEAD_FIT_OBSERVATIONS:]
     alone = [o for o in recent if not o.merged]
     if len(alone) >= 3:  # a box shared with another fish is where the two are, not this one
         recent = alone
-    length = track.body_length_px
-    times, heads = [], []
-    for o in recent:
+    if len(recent) < 3:
+        return None
+    length, now = track.body_length_px, track.last.t
+    edge = border_px(frame_width)
+    n = sx = sy = sxx = sxy = 0.0
+    for o in recent:  # plain sums: a handful of points, called for every fish every frame
         lead, trail = (o.box.x2, o.box.x1) if sign > 0 else (o.box.x1, o.box.x2)
-        cut = lead >= frame_width - 1 if sign > 0 else lead <= 1
-        times.append(o.t)
-        heads.append(trail + sign * length if cut else lead)
-    return np.array(times), np.array(heads)
+        cut = lead >= frame_width - edge if sign > 0 else lead <= edge
+        x, y = o.t - now, trail + sign * length if cut else lead
+        n, sx, sy, sxx, sxy = n + 1, sx + x, sy + y, sxx + x * x, sxy + x * y
+    spread = n * sxx - sx * sx
+    if spread <= 1e-12:
+        return None
+    slope = (n * sxy - sx * sy) / spread
+    return (sy - slope * sx) / n, slope
 
 
 def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> Arrival | None:
@@ -131,13 +139,13 @@ def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> Arrival 
     now; noise in any one box moves it little.
     """
     sign = geometry.upstream_sign
-    times, heads = head_positions(track, frame_width, sign)
     t = track.last.t
-    if len(times) >= 3 and times[-1] > times[0]:
-        slope, offset = np.polyfit(times - t, heads, 1)
-        speed, head = float(slope) * sign, float(offset)
+    line = head_line(track, frame_width, sign)
+    if line is not None:
+        head, speed = line[0], line[1] * sign
     else:
-        speed, head = track.velocity_x * sign, float(heads[-1])
+        x1, x2 = track.extent(frame_width)
+        head, speed = (x2 if sign > 0 else x1), track.velocity_x * sign
     if speed < MIN_APPROACH_CM_S * geometry.px_per_cm:
         return None
     gate = geometry.gate_x_px(frame_width)

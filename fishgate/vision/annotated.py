@@ -14,6 +14,7 @@ import numpy as np
 
 from fishgate.cvat import Annotation
 from fishgate.types import Box, Detection
+from fishgate.vision.tracker import border_px
 
 
 class AnnotatedDetector:
@@ -51,7 +52,7 @@ class AnnotatedDetector:
             seen = self._jitter(box)
             if seen is None:
                 continue
-            cut = seen.touches_edge(self.width, self.height)
+            cut = seen.touches_edge(self.width, self.height, border_px(self.width))
             detections.append(Detection(seen, 1.0, edge_cut=cut, merged=occluded, label=label))
         return detections
 

@@ -9,6 +9,8 @@ another fish).
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -41,6 +43,15 @@ MIN_SHARED_IN_VIEW = 0.3
 # A fish leaving through a border at this speed (px/s) or faster, whose box there reaches
 # back more than this share of its length behind where it was, shares it.
 MIN_LEAVING_SPEED = 20.0
+# ...and at least this share of its own length a second: a fish that fills the frame and
+# creeps at a border is holding station, and may turn back into the picture.
+MIN_LEAVING_LENGTHS_S = 0.3
+# A box edge this close to a border (a share of the frame width, at least 1 px) is cut by
+# it: boxes are noisy, and one 3 px short of the border still shows a fish cut there.
+BORDER_SHARE = 0.01
+# A fish no longer than this share of the frame width is small: it leaves through a border
+# quickly and steadily (the close-up fish of a counting station are not).
+SMALL_FISH_SHARE = 0.5
 LEAVING_TOLERANCE = 0.03
 
 
@@ -72,6 +83,11 @@ class Track:
     depth_px: float = 0.0  # height of that box
     clean: int = 0  # observations showing the fish whole and alone
     velocity_x: float = 0.0  # px per second, + = towards +x
+    # recent widths of views not cut by the border: alone, and also those shared with another fish
+    whole_widths: deque[float] = field(default_factory=lambda: deque(maxlen=BODY_LENGTH_VIEWS))
+    uncut_widths: deque[float] = field(default_factory=lambda: deque(maxlen=BODY_LENGTH_VIEWS))
+    _median: float = 0.0
+    _median_of: int = -1  # path length when _median was taken
 
     @property
     def first(self) -> Observation:
@@ -98,12 +114,12 @@ class Track:
     def body_length_px(self) -> float:
         """The fish's length along the chute: the median width of its recent whole views
         (the widest one is biased long by every box the detector drew too big)."""
-        whole = [o.box.width for o in self.path[-BODY_LENGTH_VIEWS:] if not o.edge_cut and not o.merged]
-        if not whole:
-            whole = [o.box.width for o in self.path[-BODY_LENGTH_VIEWS:] if not o.edge_cut]
-        if not whole:
+        widths = self.whole_widths or self.uncut_widths
+        if not widths:
             return max(self.length_px or self.uncut_px, self.box.width)
-        return float(np.median(whole))
+        if self._median_of != len(self.path):
+            self._median, self._median_of = statistics.median(widths), len(self.path)
+        return self._median
 
     def add_vote(self, probabilities: dict[str, float], weak: bool = False) -> None:
         """One crop's species probabilities, weighted by how sure the crop is."""
@@ -117,9 +133,10 @@ class Track:
     def extent(self, frame_width: float) -> tuple[float, float]:
         """(x1, x2) of the whole fish, beyond the frame border if it is cut there."""
         box, length = self.box, max(self.length_px or self.uncut_px, self.box.width)
-        if box.x1 <= 1 and box.x2 < frame_width - 1:
+        edge = border_px(frame_width)
+        if box.x1 <= edge and box.x2 < frame_width - edge:
             return box.x2 - length, box.x2
-        if box.x2 >= frame_width - 1 and box.x1 > 1:
+        if box.x2 >= frame_width - edge and box.x1 > edge:
             return box.x1, box.x1 + length
         return box.x1, box.x2
 
@@ -134,10 +151,16 @@ class Track:
         return Box(lo, max(0.0, b.y1), hi, min(frame_height, b.y2))
 
 
+def border_px(frame_width: float) -> float:
+    """How close to a border a box edge must be to count as cut by it."""
+    return max(1.0, BORDER_SHARE * frame_width)
+
+
 def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | None:
     """x displacement between two observations, from the parts not cut by the frame."""
-    left_cut = a.box.x1 <= 1 or b.box.x1 <= 1
-    right_cut = a.box.x2 >= frame_width - 1 or b.box.x2 >= frame_width - 1
+    edge = border_px(frame_width)
+    left_cut = a.box.x1 <= edge or b.box.x1 <= edge
+    right_cut = a.box.x2 >= frame_width - edge or b.box.x2 >= frame_width - edge
     if left_cut and right_cut:
         return None
     if left_cut:
@@ -153,6 +176,7 @@ class Tracker:
     def __init__(self, frame_width: int, frame_height: int, max_missing_s: float = 0.8) -> None:
         self.frame_width = frame_width
         self.frame_height = frame_height
+        self.border = border_px(frame_width)
         self.max_missing_s = max_missing_s
         self.reset()
 
@@ -212,9 +236,11 @@ class Tracker:
                 if self._through_border(track, p, det.box):
                     continue
                 iou = p.iou(det.box)
-                jump = abs(p.center[0] - det.box.center[0]) + abs(p.center[1] - det.box.center[1])
-                if iou >= MIN_IOU or jump <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
-                    cost[i, j] = (1.0 - iou) + jump / max(1.0, p.width)
+                dx, dy = abs(p.center[0] - det.box.center[0]), abs(p.center[1] - det.box.center[1])
+                if iou >= MIN_IOU or dx + dy <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
+                    # each offset against the fish's own size that way: fish at different
+                    # depths in the water keep apart even when their boxes overlap
+                    cost[i, j] = (1.0 - iou) + dx / max(1.0, p.width) + dy / max(1.0, p.height)
         rows, cols = linear_sum_assignment(cost)
         pairs = [(self.active[r], detections[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6]
         used = {c for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
@@ -288,12 +314,13 @@ class Tracker:
     def _leaving(self, track: Track, det: Detection, t: float) -> Detection:
         """A fish swimming out through a border, whose box there reaches back into the
         picture, shares it with a fish coming in: it keeps its own predicted box."""
-        if not det.edge_cut or abs(track.velocity_x) < MIN_LEAVING_SPEED or track.length_px <= 0:
+        if not det.edge_cut or not self._leaving_fast(track) or track.length_px <= 0:
             return det
         last, b = track.last.box, det.box
         tolerance = LEAVING_TOLERANCE * track.length_px
-        out_right = track.velocity_x > 0 and b.x2 >= self.frame_width - 1 and b.x1 < last.x1 - tolerance
-        out_left = track.velocity_x < 0 and b.x1 <= 1 and b.x2 > last.x2 + tolerance
+        edge = self.border
+        out_right = track.velocity_x > 0 and b.x2 >= self.frame_width - edge and b.x1 < last.x1 - tolerance
+        out_left = track.velocity_x < 0 and b.x1 <= edge and b.x2 > last.x2 + tolerance
         return self._part_of(track, det, t) if out_right or out_left else det
 
     def _part_of(self, track: Track, blob: Detection, t: float) -> Detection:
@@ -311,11 +338,20 @@ class Tracker:
         """Whether a fish half out through a border would have to have come back whole into
         the picture to be this box: it cannot be, whatever the boxes' overlap."""
         w = self.frame_width
-        if track.velocity_x >= MIN_LEAVING_SPEED and track.box.x2 >= w - 1 and predicted.x2 >= w - 1:
-            return box.x2 < w - 1
-        if track.velocity_x <= -MIN_LEAVING_SPEED and track.box.x1 <= 1 and predicted.x1 <= 1:
-            return box.x1 > 1
+        if not self._leaving_fast(track):
+            return False
+        edge = self.border
+        if track.velocity_x > 0 and track.box.x2 >= w - edge and predicted.x2 >= w - edge:
+            return box.x2 < w - edge
+        if track.velocity_x < 0 and track.box.x1 <= edge and predicted.x1 <= edge:
+            return box.x1 > edge
         return False
+
+    @staticmethod
+    def _leaving_fast(track: Track) -> bool:
+        """Swimming fast enough, for its size, to be taken as going out through a border."""
+        floor = max(MIN_LEAVING_SPEED, MIN_LEAVING_LENGTHS_S * track.body_length_px)
+        return abs(track.velocity_x) >= floor
 
     def _observe(self, track: Track, det: Detection, frame: int, t: float) -> None:
         obs = Observation(frame, t, det.box, det.edge_cut, det.merged, det.label)
@@ -323,6 +359,9 @@ class Tracker:
         track.misses = 0
         if not det.edge_cut:
             track.uncut_px = max(track.uncut_px, det.box.width)
+            track.uncut_widths.append(det.box.width)
+            if not det.merged:
+                track.whole_widths.append(det.box.width)
         if not det.edge_cut and not det.merged:
             track.clean += 1
             if det.box.width > track.length_px:
@@ -336,11 +375,13 @@ class Tracker:
         clean = [(a, b) for a, b in pairs if not (a.merged or b.merged)]
         box = track.last.box
         # Half out through a border only one end of the fish is seen: a box growing back into
-        # the picture there is another fish coming in, not this one turning round.
-        at_exit = (track.velocity_x > 0 and box.x2 >= self.frame_width - 1) or (
-            track.velocity_x < 0 and box.x1 <= 1
+        # the picture there is another fish coming in, not this one turning round. Not so for
+        # a fish that fills much of the frame: it may hold at the border and turn back, and
+        # its trailing edge shows how it moves.
+        at_exit = (track.velocity_x > 0 and box.x2 >= self.frame_width - self.border) or (
+            track.velocity_x < 0 and box.x1 <= self.border
         )
-        if at_exit:
+        if at_exit and track.body_length_px <= SMALL_FISH_SHARE * self.frame_width:
             return  # keep the speed measured while more of the fish was in view
         moved = elapsed = 0.0
         for a, b in clean or pairs:

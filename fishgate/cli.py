@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
@@ -211,10 +212,11 @@ def _describe(config: SiteConfig) -> str:
         if config.mqtt
         else "none (offline: passages wait in the store)"
     )
+    source = mask_secrets(str(config.source.path or config.source.uri or ""))
     lines = [
         f"config ok: {config.origin}",
         f"  site        {config.site.name} ({config.site.timezone})",
-        f"  source      {config.source.kind} {config.source.path or config.source.uri or ''}".rstrip(),
+        f"  source      {config.source.kind} {source}".rstrip(),
         f"  geometry    {g.px_per_cm} px/cm, counting line x={g.counting_line_x}, upstream {g.upstream}, "
         f"gate {g.gate_distance_cm} cm beyond the upstream edge",
         f"  gate        {gate.kind}, travel {gate.travel_s} s, idle {gate.idle}, safe {gate.safe}",
@@ -225,6 +227,11 @@ def _describe(config: SiteConfig) -> str:
         f"  mqtt        {mqtt}",
     ]
     return "\n".join(lines)
+
+
+def mask_secrets(text: str) -> str:
+    """A URL's password as *** (rtsp://user:secret@camera/ -> rtsp://user:***@camera/)."""
+    return re.sub(r"(//[^/:@\s]*:)[^@/\s]*@", r"\1***@", text)
 
 
 def _detector_line(config: SiteConfig) -> str:

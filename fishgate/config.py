@@ -153,6 +153,7 @@ class MqttConfig:
     tls: TlsConfig | None = None
     stats_interval_s: float = 60.0
     discovery: bool = True  # Home Assistant MQTT discovery
+    commands: bool = True  # accept gate-mode commands on gate/mode/set
     discovery_prefix: str = "homeassistant"
 
 
@@ -275,8 +276,20 @@ class _Table:
             raise self.fail(name, "must be a path, got an empty string")
         if value.startswith(BUNDLED_PREFIX):
             return bundled_path(value[len(BUNDLED_PREFIX) :])
-        p = Path(value).expanduser()
+        if "\0" in value:
+            raise self.fail(name, f"must be a path, got one holding a NUL character: {value!r}")
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError:  # "~nosuchuser/..."
+            raise self.fail(name, f"names a home folder that does not exist: {value!r}") from None
         return p if p.is_absolute() else self._base / p
+
+    def existing_file(self, name: str, default: Any = _REQUIRED) -> Any:
+        """A path that must name a readable file now (a CA certificate, a key)."""
+        p = self.path(name, default)
+        if isinstance(p, Path) and not p.is_file():
+            raise self.fail(name, f"file not found: {p}")
+        return p
 
     def pin(self, name: str) -> int | str:
         """A GPIO pin: a BCM number or a gpiozero pin name such as "GPIO18" or "BOARD12"."""
@@ -314,6 +327,29 @@ def _required(table: _Table | None) -> _Table:
     return table
 
 
+# Longer names are refused: a topic is at most 65535 bytes, and a site's names go into
+# every topic and client id; no real site needs more than a line.
+MAX_MQTT_NAME = 100
+
+
+def check_mqtt_name(t: _Table, key: str, value: str | None) -> None:
+    """A name that goes into MQTT topics or a client id: printable, no wildcards, no '$'
+    at the start (the broker's own topics), not too long."""
+    if value is None:
+        return
+    problem = None
+    if len(value.encode("utf-8", "replace")) > MAX_MQTT_NAME:
+        problem = f"must be at most {MAX_MQTT_NAME} bytes, got {len(value)} characters"
+    elif any(not c.isprintable() for c in value):
+        problem = f"must hold only printable characters (no NUL, newline or tab), got {value!r}"
+    elif "#" in value or "+" in value:
+        problem = f"must not hold the MQTT wildcards '#' or '+', got {value!r}"
+    elif value.startswith("$"):
+        problem = f"must not start with '$' (the broker's own topics), got {value!r}"
+    if problem:
+        raise t.fail(key, problem)
+
+
 def _site(t: _Table) -> SiteInfo:
     info = SiteInfo(
         name=t.string("name"),
@@ -322,11 +358,14 @@ def _site(t: _Table) -> SiteInfo:
     )
     if not info.name.strip():
         raise t.fail("name", "must not be empty")
-    if any(c in info.name for c in "/#+"):
-        raise t.fail("name", f"is part of MQTT topics and must not hold '/', '#' or '+', got {info.name!r}")
+    if "/" in info.name:
+        raise t.fail("name", f"is one level of MQTT topics and must not hold '/', got {info.name!r}")
+    check_mqtt_name(t, "name", info.name)
     try:
+        if len(info.timezone) > 64:
+            raise ValueError
         ZoneInfo(info.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise t.fail(
             "timezone", f"unknown time zone {info.timezone!r}; use an IANA name like 'Europe/Oslo'"
         ) from None
@@ -351,9 +390,9 @@ def _source(t: _Table) -> SourceConfig:
         kind=kind,
         path=path,
         uri=uri,
-        fps=t.number("fps", None, gt=0),
-        width=t.number("width", None, gt=0, integer=True),
-        height=t.number("height", None, gt=0, integer=True),
+        fps=t.number("fps", None, ge=1, le=240),  # cameras: 1..240 frames a second
+        width=t.number("width", None, ge=16, le=8192, integer=True),
+        height=t.number("height", None, ge=16, le=8192, integer=True),
         pace=t.boolean("pace", False),
     )
     t.finish()
@@ -362,11 +401,12 @@ def _source(t: _Table) -> SourceConfig:
 
 def _geometry(t: _Table) -> Geometry:
     geometry = Geometry(
-        px_per_cm=t.number("px_per_cm", gt=0),
-        counting_line_x=t.number("counting_line_x", ge=0),
+        # a window from 10 m across down to 10 cm across on any camera up to 8K
+        px_per_cm=t.number("px_per_cm", ge=0.1, le=100),
+        counting_line_x=t.number("counting_line_x", gt=0, le=8192),
         upstream=t.string("upstream", choices=("+x", "-x")),
-        gate_distance_cm=t.number("gate_distance_cm", ge=0),
-        frame_width=t.number("frame_width", None, gt=0, integer=True),
+        gate_distance_cm=t.number("gate_distance_cm", ge=0, le=2000),  # a chute up to 20 m
+        frame_width=t.number("frame_width", None, ge=16, le=8192, integer=True),
     )
     if geometry.frame_width is not None and geometry.counting_line_x >= geometry.frame_width:
         raise t.fail(
@@ -383,8 +423,8 @@ def _servo(t: _Table) -> ServoConfig:
         pin=t.pin("pin"),
         river_angle=t.number("river_angle", ge=-90, le=90),
         tank_angle=t.number("tank_angle", ge=-90, le=90),
-        min_pulse_ms=t.number("min_pulse_ms", 1.0, gt=0),
-        max_pulse_ms=t.number("max_pulse_ms", 2.0, gt=0),
+        min_pulse_ms=t.number("min_pulse_ms", 1.0, ge=0.3, le=3.0),  # hobby servos: 0.5-2.5 ms
+        max_pulse_ms=t.number("max_pulse_ms", 2.0, ge=0.3, le=3.0),
     )
     if servo.river_angle == servo.tank_angle:
         raise t.fail("tank_angle", f"must differ from river_angle, got {servo.tank_angle!r} for both")
@@ -420,10 +460,10 @@ def _gate(t: _Table) -> GateConfig:
         )
     gate = GateConfig(
         kind=kind,
-        travel_s=t.number("travel_s", gt=0),
+        travel_s=t.number("travel_s", ge=0.01, le=10),
         idle=t.string("idle", "river", choices=ROUTES),
         safe=t.string("safe", "tank", choices=ROUTES),
-        return_to_idle_s=t.number("return_to_idle_s", 1.0, ge=0),
+        return_to_idle_s=t.number("return_to_idle_s", 1.0, ge=0, le=3600),
         servo=_servo(servo_t) if servo_t is not None else None,
         relay=_relay(relay_t) if relay_t is not None else None,
     )
@@ -455,7 +495,7 @@ def _decision(t: _Table | None, gate_safe: str) -> DecisionConfig:
     decision = DecisionConfig(
         tank_species=frozenset(species),
         safe_route=t.string("safe_route", gate_safe, choices=ROUTES),
-        margin_s=t.number("margin_s", 0.2, ge=0),
+        margin_s=t.number("margin_s", 0.2, ge=0, le=5),
     )
     t.finish()
     return decision
@@ -484,9 +524,9 @@ def _detection(t: _Table | None) -> DetectionConfig:
 
 def _tls(t: _Table) -> TlsConfig:
     tls = TlsConfig(
-        ca_file=t.path("ca_file", None),
-        cert_file=t.path("cert_file", None),
-        key_file=t.path("key_file", None),
+        ca_file=t.existing_file("ca_file", None),
+        cert_file=t.existing_file("cert_file", None),
+        key_file=t.existing_file("key_file", None),
         insecure=t.boolean("insecure", False),
     )
     if (tls.cert_file is None) != (tls.key_file is None):
@@ -508,12 +548,15 @@ def _mqtt(t: _Table) -> MqttConfig:
         tls=_tls(tls_t) if tls_t is not None else None,
         stats_interval_s=t.number("stats_interval_s", 60.0, ge=1, le=86400),
         discovery=t.boolean("discovery", True),
+        commands=t.boolean("commands", True),
         discovery_prefix=t.string("discovery_prefix", "homeassistant"),
     )
     if not mqtt.host:
         raise t.fail("host", "must not be empty")
-    if any(c in mqtt.topic_prefix for c in "#+") or not mqtt.topic_prefix.strip("/"):
-        raise t.fail("topic_prefix", f"must be a plain topic without wildcards, got {mqtt.topic_prefix!r}")
+    if not mqtt.topic_prefix.strip("/"):
+        raise t.fail("topic_prefix", f"must be a plain topic, got {mqtt.topic_prefix!r}")
+    for key in ("topic_prefix", "discovery_prefix", "client_id", "host"):
+        check_mqtt_name(t, key, getattr(mqtt, key))
     if mqtt.password is not None and mqtt.username is None:
         raise t.fail("username", "is required when a password is set")
     t.finish()
@@ -575,6 +618,8 @@ def load_config(path: str | Path) -> SiteConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a site config: its tables or arrays nest too deeply") from None
     try:
         return parse_config(data, path.resolve().parent, origin=path)
     except ConfigError as exc:

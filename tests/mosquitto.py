@@ -42,6 +42,7 @@ class Broker:
     process: subprocess.Popen[bytes] | None = None
     users: dict[str, str] = field(default_factory=dict)  # with users, anonymous clients are refused
     tls: bool = False  # serve TLS with a certificate made for 127.0.0.1 (CA in ca.crt)
+    acl: Path | None = None  # a Mosquitto ACL file (with users)
 
     def start(self) -> None:
         conf = self.folder / "mosquitto.conf"
@@ -78,6 +79,8 @@ class Broker:
             for user, password in self.users.items():
                 subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True)
             lines += ["allow_anonymous false", f"password_file {passwords}"]
+            if self.acl is not None:
+                lines.append(f"acl_file {self.acl}")
         else:
             lines.append("allow_anonymous true")
         if self.tls:
@@ -148,10 +151,18 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def publish(port: int, topic: str, payload: bytes | str) -> None:
+def publish(
+    port: int,
+    topic: str,
+    payload: bytes | str,
+    retain: bool = False,
+    user: tuple[str, str] | None = None,
+) -> None:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}")
+    if user is not None:
+        client.username_pw_set(*user)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()

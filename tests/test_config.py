@@ -62,8 +62,36 @@ def _section(text: str, header: str, body: str) -> str:
 
 # (how the sample is broken, the key path the error must name, a phrase it must contain)
 MALFORMED = [
-    (lambda t: t.replace("travel_s = 0.3", "travel_s = -1"), "gate.travel_s", "must be > 0, got -1"),
-    (lambda t: t.replace("px_per_cm = 2.6", "px_per_cm = 0"), "geometry.px_per_cm", "must be > 0"),
+    (lambda t: t.replace("travel_s = 0.3", "travel_s = -1"), "gate.travel_s", "must be >= 0.01, got -1"),
+    (lambda t: t.replace("px_per_cm = 2.6", "px_per_cm = 0"), "geometry.px_per_cm", "must be >= 0.1"),
+    (
+        lambda t: t.replace("gate_distance_cm = 80.0", "gate_distance_cm = 1e308"),
+        "geometry.gate_distance_cm",
+        "<= 2000",
+    ),
+    (lambda t: t.replace('name = "chute-sample"', 'name = "chute\\u0000x"'), "site.name", "printable"),
+    (
+        lambda t: t.replace('name = "chute-sample"', 'name = "' + "x" * 70000 + '"'),
+        "site.name",
+        "at most 100 bytes",
+    ),
+    (lambda t: t.replace('name = "chute-sample"', 'name = "$SYS"'), "site.name", "must not start with '$'"),
+    (lambda t: t.replace("[site]\n", '[site]\ntimezone = "Europe"\n'), "site.timezone", "unknown time zone"),
+    (
+        lambda t: t.replace("[site]\n", '[site]\ntimezone = "' + "E" * 5000 + '"\n'),
+        "site.timezone",
+        "unknown time zone",
+    ),
+    (
+        lambda t: t.replace('path = "fishgate-data/fishgate.db"', 'path = "~nosuchuser/x.db"'),
+        "storage.path",
+        "home folder",
+    ),
+    (
+        lambda t: t + '\n[mqtt]\nhost = "b"\n[mqtt.tls]\nca_file = "/no/such/ca.crt"\n',
+        "mqtt.tls.ca_file",
+        "file not found",
+    ),
     (lambda t: t.replace('upstream = "+x"', 'upstream = "left"'), "geometry.upstream", "'+x', '-x'"),
     (lambda t: t.replace('kind = "recording"', 'kind = "servo"'), "gate.servo", "is required"),
     (lambda t: t.replace('kind = "file"', 'kind = "webcam"'), "source.kind", "got 'webcam'"),
@@ -155,5 +183,5 @@ def test_missing_config_file_says_so(tmp_path: Path) -> None:
 def test_config_error_is_also_a_value_error(tmp_path: Path) -> None:
     cfg = tmp_path / "site.toml"
     cfg.write_text(SAMPLE.replace("travel_s = 0.3", "travel_s = 0"), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"gate\.travel_s: must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"gate\.travel_s: must be >= 0.01, got 0"):
         load_config(cfg)

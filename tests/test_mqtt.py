@@ -19,6 +19,7 @@ from fishgate.store import PassageStore
 from fishgate.telemetry.messages import Topics
 from fishgate.telemetry.mqtt import MqttPublisher
 from fishgate.telemetry.status import TrapStatus
+from tests.helpers import REPO
 from tests.mosquitto import Broker, Subscriber, publish
 from tests.test_store import passage
 
@@ -246,3 +247,88 @@ def test_broker_restart_with_messages_in_flight_loses_none(broker: Broker, tmp_p
         sub.close()
     assert 0 < waiting < len(ids)
     assert got == set(ids)  # duplicates (same id) allowed, losses not
+
+
+def _until(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _retained(port: int, topic: str, user: tuple[str, str] | None = None) -> list[bytes]:
+    """What a newcomer subscribing to `topic` is handed as retained."""
+    sub = Subscriber(port, topic)
+    try:
+        return [bytes(m.payload) for m in sub.on(topic) if m.retain]
+    finally:
+        sub.close()
+
+
+def test_a_retained_command_is_refused_and_cleared_and_spoofed_state_overwritten(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # before the trap starts, somebody leaves a retained "tank" and a fake config on the broker
+    publish(broker.port, TOPICS.gate_mode_set, b"tank", retain=True)
+    publish(broker.port, TOPICS.config, b'{"v": 1, "spoofed": true}', retain=True)
+    mqtt = MqttConfig(host="127.0.0.1", port=broker.port, client_id="fishgate-test")
+    pub = MqttPublisher(
+        mqtt, "river", "Europe/Oslo", "01-01", tmp_path / "s.db", config_echo={"site": "river"}
+    )
+    with caplog.at_level(logging.WARNING, logger="fishgate.telemetry.mqtt"):
+        pub.start()
+        try:
+            assert _until(lambda: pub.rejected == 1)
+            assert _until(lambda: _retained(broker.port, TOPICS.gate_mode_set) == [])  # cleared
+            assert _until(lambda: b"spoofed" not in b"".join(_retained(broker.port, TOPICS.config)))
+        finally:
+            pub.stop()
+    assert pub.commands.qsize() == 0  # never applied
+    assert any("refused a retained command" in r.getMessage() for r in caplog.records)
+    assert json.loads(_retained(broker.port, TOPICS.config)[0])["site"] == "river"
+
+
+def test_commands_off_means_no_subscription(broker: Broker, tmp_path: Path) -> None:
+    pub = publisher(broker.port, tmp_path / "s.db", commands=False)
+    pub.start()
+    try:
+        assert _until(lambda: pub.connected)
+        publish(broker.port, TOPICS.gate_mode_set, b"tank")
+        publish(broker.port, TOPICS.of("probe"), b"x")  # the broker has handled the command before this
+        assert not _until(lambda: pub.commands.qsize() > 0, timeout=1.0)
+    finally:
+        pub.stop()
+
+
+def test_the_shipped_acl_lets_only_named_operators_set_the_gate(tmp_path: Path) -> None:
+    acl = (REPO / "firmware_config" / "mosquitto-acl.conf").read_text().replace("example-river", "river")
+    (tmp_path / "acl").write_text(acl)
+    users = {"trap-river": "t-secret", "operator-kari": "k-secret", "mallory": "m-secret"}
+    broker = Broker(tmp_path, users=users, acl=tmp_path / "acl")
+    broker.start()
+    try:
+        mqtt = MqttConfig(
+            host="127.0.0.1",
+            port=broker.port,
+            client_id="fishgate-river",
+            username="trap-river",
+            password="t-secret",
+        )
+        pub = MqttPublisher(mqtt, "river", "Europe/Oslo", "01-01", tmp_path / "s.db")
+        pub.start()
+        try:
+            assert _until(lambda: pub.connected)
+            assert _until(lambda: pub.commands.qsize() == 0)
+            # a known user the ACL does not name: the broker drops the command
+            publish(broker.port, TOPICS.gate_mode_set, b"tank", user=("mallory", "m-secret"))
+            # a named operator: delivered
+            publish(broker.port, TOPICS.gate_mode_set, b"river", user=("operator-kari", "k-secret"))
+            assert _until(lambda: pub.commands.qsize() >= 1)
+            # mallory's "tank" went first and never arrived; only the operator's command did
+            assert [pub.commands.get_nowait() for _ in range(pub.commands.qsize())] == ["river"]
+        finally:
+            pub.stop()
+    finally:
+        broker.stop()

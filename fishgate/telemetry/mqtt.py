@@ -13,7 +13,13 @@
   store, so they always equal `fishgate counts`), gate state, config echo, Home
   Assistant discovery.
 - Commands (gate mode) arrive on paho's thread, are checked here, and are handed
-  to the pipeline thread through a queue; a bad one is logged and dropped.
+  to the pipeline thread through a queue; a bad one is logged and dropped. A
+  *retained* command is never applied (anyone who can publish could otherwise hold
+  the gate at every start): it is refused, logged and cleared from the broker.
+  `[mqtt] commands = false` does not subscribe at all.
+- Connection failures are logged with their reason, once per outage, and each loss
+  of the connection; at a clean stop the gate's final (safe) position is published
+  before "offline".
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -93,6 +100,7 @@ class MqttPublisher:
         self._last_stats = 0.0
         self._counts_day: date | None = None  # the local day the last counts were for
         self._gate_version = -1
+        self._failing: str | None = None  # the reason the broker cannot be reached, logged once
 
     # -- life cycle (pipeline thread) ------------------------------------------
 
@@ -102,6 +110,13 @@ class MqttPublisher:
         self._client.loop_start()
         self._thread = threading.Thread(target=self._drain_loop, name="fishgate-mqtt", daemon=True)
         self._thread.start()
+
+    def ensure_running(self) -> None:
+        """Restart the drain thread if it died (called from the pipeline thread now and then)."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stopping.is_set():
+            log.error("MQTT: the publishing thread had stopped; restarted it")
+            self._thread = threading.Thread(target=self._drain_loop, name="fishgate-mqtt", daemon=True)
+            self._thread.start()
 
     def wake(self) -> None:
         """New rows are in the outbox."""
@@ -118,6 +133,8 @@ class MqttPublisher:
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._connected.is_set():
+            if self.status is not None:
+                self._publish_gate()  # where the gate was left (its safe position), before "offline"
             info = self._client.publish(self.topics.availability, "offline", qos=1, retain=True)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 with contextlib.suppress(RuntimeError, ValueError):
@@ -162,6 +179,7 @@ class MqttPublisher:
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(*BACKOFF_S)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -169,15 +187,32 @@ class MqttPublisher:
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            log.error("MQTT: broker %s:%s refused the connection: %s", self.mqtt.host, self.mqtt.port, reason)
+            self._connect_failed(f"the broker refused the connection: {reason}")
             return
         log.info("MQTT: connected to %s:%s", self.mqtt.host, self.mqtt.port)
-        # QoS 0: the broker must not keep a command for us while we are away; an old
-        # "tank" applied hours later, after a restart, would be worse than a lost one
-        client.subscribe(self.topics.gate_mode_set, qos=0)
+        self._failing = None
+        if self.mqtt.commands:
+            # QoS 0: the broker must not keep a command for us while we are away; an old
+            # "tank" applied hours later, after a restart, would be worse than a lost one
+            client.subscribe(self.topics.gate_mode_set, qos=0)
         self._connected.set()
         self._announce.set()
         self._wake.set()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._connect_failed(connect_problem(self.mqtt.host, self.mqtt.port, self.mqtt.tls is not None))
+
+    def _connect_failed(self, why: str) -> None:
+        """Logged once per outage (and again if the reason changes), not at every retry."""
+        if why != self._failing:
+            log.error(
+                "MQTT: cannot connect to %s:%s: %s; retrying (up to every %d s), passages wait in the outbox",
+                self.mqtt.host,
+                self.mqtt.port,
+                why,
+                BACKOFF_S[1],
+            )
+        self._failing = why
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if self._connected.is_set() and not self._stopping.is_set():
@@ -189,6 +224,17 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if not message.payload:
+            return  # an empty message clears a retained one (ours, above): nothing to do
+        if message.retain:
+            self.rejected += 1
+            log.warning(
+                "MQTT: refused a retained command on %s (a command must be sent live, not kept by the "
+                "broker); cleared it",
+                message.topic,
+            )
+            client.publish(message.topic, b"", qos=1, retain=True)  # an empty retained message clears it
+            return
         try:
             mode = parse_mode_command(bytes(message.payload))
         except CommandRejected as why:
@@ -306,6 +352,23 @@ class MqttPublisher:
 
     def _today(self) -> date:
         return self._now().astimezone(self.zone).date()
+
+
+def connect_problem(host: str, port: int, tls: bool) -> str:
+    """Why a TCP connection to the broker fails, in words an operator can act on."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"the name {host!r} does not resolve ({exc.strerror}): check [mqtt] host and DNS"
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except ConnectionRefusedError:
+        return "connection refused: is the broker running, and is [mqtt] port right?"
+    except OSError as exc:
+        return f"unreachable ({exc.strerror or exc}): check the network"
+    if tls:
+        return "the TLS handshake failed: check [mqtt.tls] (CA file, certificates) against the broker"
+    return "the broker closed the connection"
 
 
 def season_start(today: date, start: str) -> date:

@@ -27,7 +27,7 @@ from fishgate.pipeline import Classifier, Detector, Pipeline
 from fishgate.recorder import PassageRecorder
 from fishgate.replay import EventLog, ReplayStats, StepObserver, build_pipeline, run
 from fishgate.sources.base import FrameSource
-from fishgate.store import PassageStore
+from fishgate.store import PassageStore, StoreLock
 from fishgate.telemetry.status import Reading, TrapStatus
 
 if TYPE_CHECKING:
@@ -121,7 +121,13 @@ class Recording:
     and, with an [mqtt] section, the publisher. Opened together, closed together."""
 
     def __init__(self, config: SiteConfig, parts: LiveParts, mode: str) -> None:
-        self.store = PassageStore(config.storage.path, config.storage.snapshots)
+        self.lock = StoreLock(config.storage.path)
+        self.lock.acquire()  # one trap per store (and per MQTT client id)
+        try:
+            self.store = PassageStore(config.storage.path, config.storage.snapshots)
+        except BaseException:
+            self.lock.release()
+            raise
         self.recorder = PassageRecorder(
             self.store, config.site.name, config.site.timezone, parts.model_version
         )
@@ -139,6 +145,7 @@ class Recording:
         """Apply gate-mode commands from MQTT between frames, in the pipeline thread."""
         if self.publisher is None:
             return
+        self.publisher.ensure_running()
         while not self.publisher.commands.empty():
             mode = self.publisher.commands.get_nowait()
             pipeline.scheduler.set_mode(mode)
@@ -151,6 +158,7 @@ class Recording:
                 self.publisher.stop(drain_timeout_s)
         finally:
             self.store.close()
+            self.lock.release()
 
 
 def run_trap(

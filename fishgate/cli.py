@@ -143,11 +143,11 @@ def _store(args: argparse.Namespace) -> PassageStore:
     from fishgate.store import PassageStore
 
     if args.db is not None:
-        return PassageStore(args.db, args.db.parent / "snapshots", create=False)
+        return PassageStore(args.db, args.db.parent / "snapshots", read_only=True)
     if args.config is None:
         raise ConfigError("give --config SITE.toml (its storage.path) or --db FILE")
     storage = load_config(args.config).storage
-    return PassageStore(storage.path, storage.snapshots, create=False)
+    return PassageStore(storage.path, storage.snapshots, read_only=True)
 
 
 def cmd_counts(args: argparse.Namespace) -> int:

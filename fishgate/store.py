@@ -118,23 +118,31 @@ class CountRow:
 
 class PassageStore:
     def __init__(
-        self, path: Path, snapshots: Path | None = None, timeout_s: float = 10.0, create: bool = True
+        self,
+        path: Path,
+        snapshots: Path | None = None,
+        timeout_s: float = 10.0,
+        create: bool = True,
+        read_only: bool = False,
     ) -> None:
+        """Open (or, unless `create` is False, make) a store. `read_only`: for readers
+        (reports, a copy on a desk or a read-only card): never writes, never migrates."""
         self.path = Path(path)
         self.snapshots = Path(snapshots) if snapshots else self.path.parent / "snapshots"
-        if not create and not self.path.is_file():
+        if (read_only or not create) and not self.path.is_file():
             raise StoreError(
                 f"{self.path}: no store there (has the trap run yet? check storage.path or --db)"
             )
+        self._db = self._connect(timeout_s, read_only)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the store: {exc} (check storage.path)") from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._check_intact()
+            if read_only:
+                self._check_version()
+            else:
+                self._migrate()
         except StoreError:
             self._db.close()
             raise
@@ -142,8 +150,46 @@ class PassageStore:
             self._db.close()
             raise StoreError(
                 f"{self.path}: not a fishgate store or damaged ({exc}); "
-                "move it aside and fishgate starts a new one"
+                "move it aside (keep it: `sqlite3 FILE .recover` rescues what is left) and fishgate "
+                "starts a new one"
             ) from None
+
+    def _connect(self, timeout_s: float, read_only: bool) -> sqlite3.Connection:
+        try:
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                return sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # a store on a read-only medium: WAL cannot make its shared-memory file there
+                db.close()
+                db = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None)
+            return db
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc} (check storage.path)") from None
+
+    def _check_intact(self) -> None:
+        """SQLite's quick_check: a damaged file is refused at open, not at the first query."""
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            what = " ".join("; ".join(problems).split())[:200]  # one line
+            raise StoreError(
+                f"{self.path}: the store is damaged ({what}); copy it aside, "
+                "rescue what is left with `sqlite3 FILE .recover | sqlite3 NEW.db`, and start with a new one"
+            )
+
+    def _check_version(self) -> None:
+        version = self.version
+        if version == 0 and not self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            raise StoreError(f"{self.path}: an empty file, not a fishgate store (check --db)")
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema version {version}, this fishgate reads {SCHEMA_VERSION}; "
+                "open it once with a writable `fishgate` of the same version, or upgrade fishgate"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -355,6 +401,38 @@ def _stored(row: tuple[Any, ...]) -> StoredPassage:
 
 def _safe_name(passage_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in passage_id)
+
+
+class StoreLock:
+    """One trap per store: an exclusive `flock` on STORE.lock, held while the trap runs.
+    A second `fishgate run` on the same store (and so the same MQTT client id) is refused."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.path = Path(str(store_path) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(
+                f"{self.path.with_suffix('')}: another fishgate run (pid {holder}) is using this store; "
+                "stop it first, or give this run its own storage.path"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file releases the lock
+            self._fd = None
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -159,3 +161,51 @@ def test_a_snapshot_that_cannot_be_written_leaves_the_passage_stored_without_it(
         assert stored.snapshot is None
         assert [s.snapshot for s in store.passages()] == [None] and store.outbox_length() == 1
     assert "snapshot not written" in caplog.text
+
+
+def test_a_damaged_store_is_noticed_at_open_with_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with PassageStore(path) as store:
+        for i in range(400):
+            record(store, passage(f"p{i}"), datetime(2026, 8, 1, tzinfo=UTC))
+        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[3 * page : 3 * page + 200] = b"\xff" * 200  # a torn page in the middle of the passages
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"damaged.*\.recover") as info:
+        PassageStore(path, read_only=True)
+    assert "\n" not in str(info.value)
+
+
+def test_reports_open_a_store_read_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fishgate.cli import main
+
+    with PassageStore(tmp_path / "s.db") as store:
+        record(store, passage("a"), datetime(2026, 8, 1, 12, tzinfo=UTC))
+    assert main(["passages", "--db", str(tmp_path / "s.db"), "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "a"
+    with PassageStore(tmp_path / "s.db", read_only=True) as reader:
+        assert [s.passage.id for s in reader.passages()] == ["a"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader._db.execute("DELETE FROM passages")
+    # an old or foreign file is not migrated by a reader: it says what to do
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.execute("CREATE TABLE x (y)")
+    db.close()
+    with pytest.raises(StoreError, match=r"schema version 0, this fishgate reads"):
+        PassageStore(tmp_path / "old.db", read_only=True)
+
+
+def test_only_one_trap_uses_a_store(tmp_path: Path) -> None:
+    from fishgate.store import StoreLock
+
+    first, second = StoreLock(tmp_path / "s.db"), StoreLock(tmp_path / "s.db")
+    first.acquire()
+    try:
+        with pytest.raises(StoreError, match=rf"another fishgate run \(pid {os.getpid()}\)"):
+            second.acquire()
+    finally:
+        first.release()
+    second.acquire()  # free again once the first has stopped
+    second.release()

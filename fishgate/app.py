@@ -27,6 +27,7 @@ from fishgate.pipeline import Classifier, Detector, Pipeline
 from fishgate.recorder import PassageRecorder
 from fishgate.replay import EventLog, ReplayStats, StepObserver, build_pipeline, run
 from fishgate.sources.base import FrameSource
+from fishgate.sources.fit import check_fit
 from fishgate.store import PassageStore, StoreLock
 from fishgate.telemetry.status import Reading, TrapStatus
 
@@ -57,7 +58,13 @@ def open_source(config: SiteConfig, clock: Clock) -> FrameSource:
 
         if s.path is None:
             raise ConfigError("source.path: is required to run on a file source (the video to replay)")
-        return ReplaySource(s.path, fps=s.fps, pace=s.pace, clock=clock)
+        source = ReplaySource(s.path, fps=s.fps, pace=s.pace, clock=clock)
+        try:
+            check_fit(config, source.width, source.file_fps, str(s.path))
+        except ConfigError:
+            source.close()
+            raise
+        return source
     if s.kind == "opencv":
         from fishgate.sources.opencv import OpenCVSource
 

@@ -22,6 +22,7 @@ from fishgate.replay import (
     replay_log,
     run,
 )
+from fishgate.sources.fit import check_fit
 from fishgate.sources.replay import ReplaySource
 from fishgate.types import Passage
 from fishgate.vision.annotated import AnnotatedDetector, LabelPassThrough
@@ -132,6 +133,7 @@ def replay_video(
     from fishgate.vision.gated import build_detector
 
     with ReplaySource(video, fps=config.source.fps) as source:
+        check_fit(config, source.width, source.file_fps, str(video))
         classifier = SpeciesClassifier(
             config.species_model.path, config.species_model.card, threads=config.species_model.threads
         )

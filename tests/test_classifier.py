@@ -109,8 +109,37 @@ def test_crops_are_cut_at_the_card_size_even_at_the_frame_edge() -> None:
             "does not match the card's [N, 3, 64",
         ),
         (lambda m: _edit_card(m, lambda c: c.update(labels=c["labels"][:4])), "does not match 4 labels"),
+        (lambda m: _edit_card(m, lambda c: c.update(labels=None)), "labels must be a list"),
+        (
+            lambda m: _edit_card(m, lambda c: c["normalisation"].update(std=[0, 0, 0])),
+            "normalisation.std must be",
+        ),
+        (
+            lambda m: _edit_card(m, lambda c: c["normalisation"].update(mean=[0.5, 0.5])),
+            "normalisation.mean must be",
+        ),
+        (lambda m: _edit_card(m, lambda c: c["input"].update(width="128")), "input.width must be an integer"),
+        (
+            lambda m: _edit_card(m, lambda c: c.update(crop_margin=40)),
+            "crop_margin must be a number in [0, 0.5]",
+        ),
+        (lambda m: _edit_card(m, lambda c: c.update(unknown_below="high")), "unknown_below must be a number"),
     ],
-    ids=["missing", "corrupt", "no-card", "bad-card", "unknown-label", "wrong-shape", "label-count"],
+    ids=[
+        "missing",
+        "corrupt",
+        "no-card",
+        "bad-card",
+        "unknown-label",
+        "wrong-shape",
+        "label-count",
+        "labels-null",
+        "std-zero",
+        "mean-two",
+        "width-string",
+        "crop-margin",
+        "threshold-string",
+    ],
 )
 def test_bad_models_are_refused_in_one_line(model_copy: Path, breakage, phrase: str) -> None:  # type: ignore[no-untyped-def]
     breakage(model_copy)

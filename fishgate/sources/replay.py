@@ -56,7 +56,10 @@ class ReplaySource(SourceBase):
         self._pending: np.ndarray | None = None  # decoded but not yet yielded
         self._pace_anchor: tuple[float, int] | None = None  # (clock time, index) of pacing start
         try:
-            self._fps = _choose_fps(self._path, fps, self._cap.get(cv2.CAP_PROP_FPS))
+            reported = self._cap.get(cv2.CAP_PROP_FPS)
+            # what the file itself says, to compare with a config that overrides it
+            self.file_fps: float | None = float(reported) if usable_fps(reported) else None
+            self._fps = _choose_fps(self._path, fps, reported)
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
             self._frame_count = count if count > 0 else None
             first = self._prime(start_frame)

@@ -80,10 +80,42 @@ def _get(data: dict[str, Any], path: Path, *keys: str) -> Any:
     return node
 
 
+def _number(
+    data: dict[str, Any], path: Path, *keys: str, lo: float, hi: float, integer: bool = False
+) -> float:
+    """A card number within [lo, hi]: a string, null or absurd value is one line at load time."""
+    value = _get(data, path, *keys)
+    ok = isinstance(value, int if integer else int | float) and not isinstance(value, bool)
+    if not ok or not lo <= value <= hi:
+        kind = "an integer" if integer else "a number"
+        raise _card_error(path, f"{'.'.join(keys)} must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+def _per_channel(
+    data: dict[str, Any], path: Path, key: str, lo: float, hi: float
+) -> tuple[float, float, float]:
+    """normalisation.mean / .std: three numbers, one per colour channel."""
+    value = _get(data, path, "normalisation", key)
+    good = isinstance(value, list) and len(value) == 3
+    good = good and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi for v in value
+    )
+    if not good:
+        raise _card_error(
+            path, f"normalisation.{key} must be three numbers in [{lo:g}, {hi:g}], got {value!r}"
+        )
+    return float(value[0]), float(value[1]), float(value[2])
+
+
 def load_card(path: Path) -> ModelCard:
-    """Read and check a model card; every problem is one ModelError line naming the card."""
+    """Read and check a model card; every problem is one ModelError line naming the card,
+    at load time, never at the first fish."""
     data = read_card(path, CARD_FORMAT, "model")
-    labels = tuple(_get(data, path, "labels"))
+    raw_labels = _get(data, path, "labels")
+    if not isinstance(raw_labels, list) or not all(isinstance(lab, str) for lab in raw_labels):
+        raise _card_error(path, f"labels must be a list of species names, got {raw_labels!r}")
+    labels = tuple(raw_labels)
     unknown = [lab for lab in labels if lab not in SPECIES]
     if not labels or unknown or len(set(labels)) != len(labels):
         raise _card_error(
@@ -92,23 +124,24 @@ def load_card(path: Path) -> ModelCard:
     channels = _get(data, path, "input", "channels")
     if channels not in ("RGB", "BGR") or _get(data, path, "input", "layout") != "NCHW":
         raise _card_error(path, "input must be NCHW with channels RGB or BGR")
-    threshold = float(_get(data, path, "unknown_below"))
-    if not 0 <= threshold < 1:
-        raise _card_error(path, f"unknown_below must be in [0, 1), got {threshold}")
+    threshold = _number(data, path, "unknown_below", lo=0, hi=0.999)
     known = {"format", "version", "model_file", "sha256", "labels", "input", "normalisation", "output"}
     known |= {"crop_margin", "unknown_below"}
+    margin = data.get("crop_margin", CROP_MARGIN)
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin <= 0.5:
+        raise _card_error(path, f"crop_margin must be a number in [0, 0.5], got {margin!r}")
     return ModelCard(
         model_file=str(_get(data, path, "model_file")),
         sha256=str(_get(data, path, "sha256")),
         labels=labels,
         input_name=str(_get(data, path, "input", "name")),
-        height=int(_get(data, path, "input", "height")),
-        width=int(_get(data, path, "input", "width")),
+        height=int(_number(data, path, "input", "height", lo=8, hi=1024, integer=True)),
+        width=int(_number(data, path, "input", "width", lo=8, hi=1024, integer=True)),
         channel_order=channels,
-        mean=tuple(float(v) for v in _get(data, path, "normalisation", "mean")),  # type: ignore[arg-type]
-        std=tuple(float(v) for v in _get(data, path, "normalisation", "std")),  # type: ignore[arg-type]
+        mean=_per_channel(data, path, "mean", 0.0, 1.0),
+        std=_per_channel(data, path, "std", 0.01, 10.0),  # 0 would divide every crop by zero
         unknown_below=threshold,
-        crop_margin=float(data.get("crop_margin", CROP_MARGIN)),
+        crop_margin=float(margin),
         version=str(data.get("version", "")),
         extra={k: v for k, v in data.items() if k not in known},
     )

@@ -197,6 +197,19 @@ class LearnedDetector:
         self.model_path = model_path
         self.frame_size = frame_size
         self.score_threshold = self.card.score_threshold if score_threshold is None else score_threshold
+        self._check_output()
+
+    def _check_output(self) -> None:
+        """One inference at load: a card whose stride does not fit the model's output map
+        would otherwise fail (or misplace every box) at the first fish."""
+        c = self.card
+        out = self.maps(np.zeros((c.height, c.width, 3), np.uint8))
+        wanted = (5, c.height // c.stride, c.width // c.stride)
+        if out.shape != wanted:
+            raise ModelError(
+                f"{self.model_path}: output map {list(out.shape)} does not fit the card's "
+                f"output.stride {c.stride} (expected {list(wanted)}); the card belongs to another model"
+            )
 
     def maps(self, image: np.ndarray) -> np.ndarray:
         """The model's raw output for one frame: (5, h, w)."""

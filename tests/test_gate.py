@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -40,29 +42,27 @@ def test_servo_gate_starts_safe_moves_and_ends_safe(factory: MockFactory) -> Non
     gate.close()  # twice is harmless
 
 
-def test_relay_door_drives_one_relay_for_the_travel_time(factory: MockFactory) -> None:
-    clock = FakeClock()
-    gate = RelayGate(RELAY, "tank", 0.3, clock, factory)
+def _pulses(pin) -> list[float]:  # type: ignore[no-untyped-def]
+    """The length in seconds of every on-pulse a MockPin recorded (each recorded state
+    carries the time since the change before it)."""
+    states = list(pin.states)
+    return [b.timestamp for a, b in itertools.pairwise(states) if a.state and not b.state]
+
+
+def test_relay_door_times_its_own_pulse_while_the_frame_loop_stalls(factory: MockFactory) -> None:
+    gate = RelayGate(RELAY, "tank", 0.3, FakeClock(), factory)
     river, tank = factory.pin(23), factory.pin(24)
-    assert (river.state, tank.state) == (0, 1)  # driving towards safe at start
-    clock.advance(0.3)
-    gate.poll()
-    assert (river.state, tank.state) == (0, 0)  # at the end stop: motor off
+    assert tank.state == 1 and river.state == 0  # driving towards safe at start
     gate.move("river")
-    assert (river.state, tank.state) == (1, 0)
-    clock.advance(0.29)
-    gate.poll()
-    assert river.state == 1
-    clock.advance(0.02)
-    gate.poll()
-    assert river.state == 0
-    # the door reverses with the other relay released first: never both on
-    gate.move("tank")
+    assert (river.state, tank.state) == (1, 0)  # the other relay released first
+    time.sleep(2.0)  # the frame loop is blocked for 2 s: nobody calls poll()
+    assert river.state == 0, "the motor must not drive against its end stop"
+    assert 0.28 <= _pulses(river)[0] <= 0.45  # gpiozero switched it off after the travel time
+    gate.move("tank")  # reversing mid-pulse: the river relay is released at once
     assert (river.state, tank.state) == (0, 1)
-    assert [s.state for s in river.states][-1] == 0
     gate.close()
     assert (river.state, tank.state) == (False, False)
-    assert gate.route == "tank"
+    assert gate.route == "tank" and 0.28 <= _pulses(tank)[-1] <= 0.45  # a full pulse to safe
 
 
 def test_build_gate_follows_the_config(factory: MockFactory) -> None:

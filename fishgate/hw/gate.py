@@ -136,7 +136,10 @@ class RelayGate(_GateBase):
     """A door driven by a motor through two relays (or an H-bridge): one relay per direction.
 
     A move energises one relay for the travel time, then stops: the door rests at its
-    end stop. The two are never on together (that would short an H-bridge).
+    end stop. gpiozero times the pulse in its own background thread (`blink`, once), so
+    a frame loop that stalls cannot leave the motor driving against the end stop. The
+    two relays are never on together (that would short an H-bridge): the other one is
+    released first.
     """
 
     def __init__(
@@ -154,24 +157,16 @@ class RelayGate(_GateBase):
                 config.tank_pin, active_high=config.active_high, pin_factory=pin_factory
             ),
         }
-        self._stop_at: float | None = None
         self._drive(safe)
 
     def _drive(self, route: Route) -> None:
         other = "tank" if route == "river" else "river"
-        self.relays[other].off()
-        self.relays[route].on()
-        self._stop_at = self.clock.now() + self._travel_s
-
-    def poll(self) -> None:
-        if self._stop_at is not None and self.clock.now() >= self._stop_at:
-            for relay in self.relays.values():
-                relay.off()
-            self._stop_at = None
+        self.relays[other].off()  # also stops a pulse still running on it
+        self.relays[route].blink(on_time=self._travel_s, off_time=0, n=1, background=True)
 
     def _settle(self) -> None:
-        self.clock.sleep(self._travel_s)
-        self.poll()
+        # the pulse towards safe, this time waited for, before the pins are released
+        self.relays[self.safe].blink(on_time=self._travel_s, off_time=0, n=1, background=False)
 
     def _release(self) -> None:
         for relay in self.relays.values():

@@ -124,7 +124,9 @@ def load_card(path: Path) -> ModelCard:
     channels = _get(data, path, "input", "channels")
     if channels not in ("RGB", "BGR") or _get(data, path, "input", "layout") != "NCHW":
         raise _card_error(path, "input must be NCHW with channels RGB or BGR")
-    threshold = _number(data, path, "unknown_below", lo=0, hi=0.999)
+    threshold = _number(data, path, "unknown_below", lo=0, hi=1)
+    if threshold >= 1:
+        raise _card_error(path, f"unknown_below must be below 1 (all would be unknown), got {threshold}")
     known = {"format", "version", "model_file", "sha256", "labels", "input", "normalisation", "output"}
     known |= {"crop_margin", "unknown_below"}
     margin = data.get("crop_margin", CROP_MARGIN)

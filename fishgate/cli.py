@@ -205,6 +205,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def cmd_gate_test(args: argparse.Namespace) -> int:
+    from fishgate.clock import MonotonicClock
+    from fishgate.hw.gate import build_gate
+    from fishgate.hw.gate_test import LimitSwitches, exercise
+
+    config = load_config(args.config)
+    gate = build_gate(config.gate, MonotonicClock())
+    feedback = config.gate.feedback
+    switches = LimitSwitches(feedback) if feedback is not None else None
+    timings = exercise(gate, config.gate.travel_s, args.cycles, switches)
+    for number, timing in enumerate(timings, start=1):
+        print(timing.line(number))
+    print(f"gate back at its safe position ({config.gate.safe})")
+    if switches is None:
+        print("no [gate.feedback] limit switches: the commands were sent, the flap itself was not seen")
+        return ExitStatus.OK
+    failed = [t for t in timings if t.slow or not t.seen]
+    expected = 2 * args.cycles + 1
+    if failed or len(timings) < expected:
+        print(f"{len(failed)} of {len(timings)} moves slower than gate.travel_s or never reached their end")
+        return ExitStatus.ERROR
+    return ExitStatus.OK
+
+
 def _describe(config: SiteConfig) -> str:
     g, gate = config.geometry, config.gate
     mqtt = (
@@ -499,6 +523,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(pu)
     pu.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds")
     pu.set_defaults(func=cmd_publish)
+
+    gt = sub.add_parser(
+        "gate-test",
+        help="move the gate river -> tank -> river and time it (ends at the safe position)",
+        description="Exercise the gate without the pipeline; with [gate.feedback] limit switches, "
+        "time every move against gate.travel_s.",
+    )
+    _add_config(gt)
+    gt.add_argument("--cycles", type=int, default=3, help="river -> tank cycles (default 3)")
+    gt.set_defaults(func=cmd_gate_test)
 
     ck = sub.add_parser("check", help="validate a site config and show what it sets up")
     _add_config(ck)

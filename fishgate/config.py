@@ -91,6 +91,15 @@ class RelayConfig:
 
 
 @dataclass(frozen=True)
+class FeedbackConfig:
+    """Limit switches (a gpiozero Button each) closed when the flap is at that end."""
+
+    river_pin: int | str
+    tank_pin: int | str
+    pull_up: bool = True  # switch to ground; False: switch to 3.3 V
+
+
+@dataclass(frozen=True)
 class GateConfig:
     kind: GateKind
     travel_s: float
@@ -99,6 +108,7 @@ class GateConfig:
     return_to_idle_s: float = 1.0
     servo: ServoConfig | None = None
     relay: RelayConfig | None = None
+    feedback: FeedbackConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -466,9 +476,20 @@ def _gate(t: _Table) -> GateConfig:
         return_to_idle_s=t.number("return_to_idle_s", 1.0, ge=0, le=3600),
         servo=_servo(servo_t) if servo_t is not None else None,
         relay=_relay(relay_t) if relay_t is not None else None,
+        feedback=_feedback(fb) if (fb := t.table("feedback", required=False)) is not None else None,
     )
     t.finish()
     return gate
+
+
+def _feedback(t: _Table) -> FeedbackConfig:
+    feedback = FeedbackConfig(
+        river_pin=t.pin("river_pin"), tank_pin=t.pin("tank_pin"), pull_up=t.boolean("pull_up", True)
+    )
+    if feedback.river_pin == feedback.tank_pin:
+        raise t.fail("tank_pin", f"must differ from river_pin, got {feedback.tank_pin!r} for both")
+    t.finish()
+    return feedback
 
 
 def _model(t: _Table) -> ModelConfig:

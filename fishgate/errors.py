@@ -48,3 +48,7 @@ class StoreError(FishgateError, OSError):
     """The local store cannot be opened or written (disk full, damaged file, permissions)."""
 
     exit_status = ExitStatus.ERROR
+
+
+class GateError(FishgateError, OSError):
+    """The gate's hardware cannot be reached (no GPIO pin factory on this machine)."""

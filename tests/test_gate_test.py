@@ -100,3 +100,22 @@ def test_feedback_pins_must_differ(tmp_path: Path, capsys: pytest.CaptureFixture
     site.write_text(CHUTE_CONFIG.read_text() + "\n[gate.feedback]\nriver_pin = 5\ntank_pin = 5\n")
     assert main(["gate-test", "-c", str(site)]) == 2
     assert "gate.feedback.tank_pin: must differ from river_pin" in capsys.readouterr().err
+
+
+def test_no_pin_factory_is_one_line_naming_the_pi_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpiozero import Device
+
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(Device, "pin_factory", None)  # as on a machine that has none
+    site = tmp_path / "site.toml"
+    text = CHUTE_CONFIG.read_text().replace('kind = "recording"', 'kind = "servo"')
+    site.write_text(
+        text.replace(
+            "[gate]\n", "[gate.servo]\npin = 18\nriver_angle = -45.0\ntank_angle = 45.0\n\n[gate]\n", 1
+        )
+    )
+    assert main(["gate-test", "-c", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert "finds no pin factory" in err and "[pi] extra" in err and err.count("\n") == 1

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from fishgate.clock import Clock
 from fishgate.config import GateConfig, RelayConfig, ServoConfig
-from fishgate.errors import ConfigError
+from fishgate.errors import ConfigError, GateError
 from fishgate.types import Route
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,21 @@ class RelayGate(_GateBase):
 
 
 def build_gate(config: GateConfig, clock: Clock, pin_factory: Any = None) -> Gate:
-    """The gate a site config describes. `pin_factory=None` lets gpiozero pick the board's."""
+    """The gate a site config describes. `pin_factory=None` lets gpiozero pick the board's;
+    a machine with none (no lgpio, not a Pi) gets one line saying what to install."""
+    from gpiozero.exc import BadPinFactory
+
+    try:
+        return _build_gate(config, clock, pin_factory)
+    except BadPinFactory:
+        raise GateError(
+            f"gate.kind = {config.kind!r} needs GPIO pins, and gpiozero finds no pin factory here: "
+            "on a Raspberry Pi install the [pi] extra (pip install '.[pi]' -c constraints.txt); "
+            "to replay or test without pins use gate.kind = 'recording'"
+        ) from None
+
+
+def _build_gate(config: GateConfig, clock: Clock, pin_factory: Any) -> Gate:
     if config.kind == "recording":
         return RecordingGate(config.safe, clock)  # type: ignore[arg-type]
     if config.kind == "servo":

@@ -446,12 +446,17 @@ def _servo(t: _Table) -> ServoConfig:
     return servo
 
 
+def _pin_pair(t: _Table) -> tuple[int | str, int | str]:
+    """(river_pin, tank_pin): one GPIO pin per end of the gate, never the same one."""
+    river, tank = t.pin("river_pin"), t.pin("tank_pin")
+    if river == tank:
+        raise t.fail("tank_pin", f"must differ from river_pin, got {tank!r} for both")
+    return river, tank
+
+
 def _relay(t: _Table) -> RelayConfig:
-    relay = RelayConfig(
-        river_pin=t.pin("river_pin"), tank_pin=t.pin("tank_pin"), active_high=t.boolean("active_high", True)
-    )
-    if relay.river_pin == relay.tank_pin:
-        raise t.fail("tank_pin", f"must differ from river_pin, got {relay.tank_pin!r} for both")
+    river, tank = _pin_pair(t)
+    relay = RelayConfig(river_pin=river, tank_pin=tank, active_high=t.boolean("active_high", True))
     t.finish()
     return relay
 
@@ -483,11 +488,8 @@ def _gate(t: _Table) -> GateConfig:
 
 
 def _feedback(t: _Table) -> FeedbackConfig:
-    feedback = FeedbackConfig(
-        river_pin=t.pin("river_pin"), tank_pin=t.pin("tank_pin"), pull_up=t.boolean("pull_up", True)
-    )
-    if feedback.river_pin == feedback.tank_pin:
-        raise t.fail("tank_pin", f"must differ from river_pin, got {feedback.tank_pin!r} for both")
+    river, tank = _pin_pair(t)
+    feedback = FeedbackConfig(river_pin=river, tank_pin=tank, pull_up=t.boolean("pull_up", True))
     t.finish()
     return feedback
 

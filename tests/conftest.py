@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from tests.mosquitto import Broker
 
@@ -18,3 +19,11 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    """gpiozero's own mock pins (PWM-capable, for servos), reset after the test."""
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()

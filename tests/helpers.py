@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from fishgate.config import ServoConfig
 from fishgate.cvat import Annotation
 from fishgate.evaluate import EvaluationSite, GateRecord, ReplayLog, gate_conflicts, truth_fish
 from fishgate.types import Passage
 
 REPO = Path(__file__).resolve().parents[1]
+SERVO = ServoConfig(pin=18, river_angle=-45.0, tank_angle=45.0)
+# duty cycle of SERVO's 50 Hz pulse: 1.5 ms +/- 0.5 ms * angle / 90
+SERVO_DUTY = {"river": (1.5 - 0.25) / 20, "tank": (1.5 + 0.25) / 20}
 FOOTAGE = REPO.parent / "shared" / "footage"
 CHUTE_CONFIG = REPO / "firmware_config" / "chute-sample.toml"
 

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from fishgate.clock import FakeClock
-from fishgate.config import GateConfig, RelayConfig, ServoConfig
+from fishgate.config import GateConfig, RelayConfig
 from fishgate.hw.gate import RecordingGate, RelayGate, ServoGate, build_gate
+from tests.helpers import SERVO, SERVO_DUTY
 
-SERVO = ServoConfig(pin=18, river_angle=-45.0, tank_angle=45.0)
 RELAY = RelayConfig(river_pin=23, tank_pin=24)
-# duty cycle of a 50 Hz servo pulse: 1.5 ms +/- 0.5 ms * angle / 90
-DUTY = {"river": (1.5 - 0.25) / 20, "tank": (1.5 + 0.25) / 20}
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
+DUTY = SERVO_DUTY
 
 
 def test_servo_gate_starts_safe_moves_and_ends_safe(factory: MockFactory) -> None:

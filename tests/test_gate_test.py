@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from fishgate.cli import main
 from fishgate.clock import MonotonicClock
-from fishgate.config import FeedbackConfig, ServoConfig
+from fishgate.config import FeedbackConfig
 from fishgate.hw.gate import ServoGate
 from fishgate.hw.gate_test import LimitSwitches, exercise
-from tests.helpers import CHUTE_CONFIG
+from tests.helpers import CHUTE_CONFIG, SERVO, SERVO_DUTY
 
-SERVO = ServoConfig(pin=18, river_angle=-45.0, tank_angle=45.0)
 FEEDBACK = FeedbackConfig(river_pin=5, tank_pin=6)
-DUTY = {"river": (1.5 - 0.25) / 20, "tank": (1.5 + 0.25) / 20}
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
+DUTY = SERVO_DUTY
 
 
 class Flap:

@@ -38,7 +38,7 @@ class Fish:
 
 
 def _arrival(head: float, t: float) -> Arrival:
-    return Arrival(head, 0.04 + 0.06 * max(0.0, head - t), head + 0.5)
+    return Arrival(head, 0.04 + 0.06 * max(0.0, head - t))
 
 
 def run(

@@ -84,7 +84,6 @@ class Arrival:
 
     head_t: float
     spread_s: float
-    tail_t: float  # when its tail should pass the gate
 
     @property
     def earliest(self) -> float:
@@ -150,7 +149,6 @@ def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> Arrival 
         return None
     gate = geometry.gate_x_px(frame_width)
     head_t = t + (gate - head) * sign / speed
-    tail_t = head_t + track.body_length_px / speed
     noise = ARRIVAL_SPEED_NOISE + (YOUNG_TRACK_EXTRA if len(track.path) < YOUNG_TRACK_OBSERVATIONS else 0.0)
     spread = ARRIVAL_FLOOR_S + noise * max(0.0, head_t - t)
-    return Arrival(head_t, spread, tail_t)
+    return Arrival(head_t, spread)

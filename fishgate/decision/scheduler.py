@@ -147,7 +147,6 @@ class GateScheduler:
 
         `lookahead_s` is the time to the next frame: the last chance to move comes then.
         """
-        self.gate.poll()
         self._close_windows(now)
         command = self._act(now, frame, lookahead_s)
         self._commit(now, lookahead_s)
@@ -184,8 +183,7 @@ class GateScheduler:
         served = [b for b in decided if b.route == target and b.arrival.head_t <= fish.arrival.head_t]
         if now < self._may_move_from(served, fish):
             return None  # a fish served where the gate stands may still be arriving
-        last_chance = now + lookahead_s + self.travel_s + self.lead_s > fish.earliest
-        if fish.route == self.safe or last_chance:
+        if fish.route == self.safe or self._last_chance_passes(fish, now, lookahead_s):
             return self._move(fish.route, now, frame, "fish")  # type: ignore[arg-type]
         return None
 
@@ -207,8 +205,13 @@ class GateScheduler:
         """A fish whose window opens before a move decided at the next frame could end is
         served by what the gate does now: its plan is final from here on."""
         for b in self.bookings.values():
-            if b.route is not None and now + lookahead_s + self.travel_s + self.lead_s > b.earliest:
+            if b.route is not None and self._last_chance_passes(b, now, lookahead_s):
                 b.committed = True
+
+    def _last_chance_passes(self, b: Booking, now: float, lookahead_s: float) -> bool:
+        """Whether a move for `b` decided at the next frame would end less than `lead_s`
+        before its window opens: now is the last chance to move for it."""
+        return now + lookahead_s + self.travel_s + self.lead_s > b.earliest
 
     def _move(self, route: Route, now: float, frame: int, reason: str) -> GateCommand | None:
         if route == self.timeline.target:
@@ -255,15 +258,15 @@ class GateScheduler:
                 position, ready, last_head, blocker = b.route, start + self.travel_s, head, b
                 continue
             # b cannot be served: the safe route for it, and for the fish that blocks it
-            changed = self._to_safe(b, now, frame)
+            changed = self._to_safe(b, frame)
             if blocker is not None:
-                changed |= self._to_safe(blocker, now, frame)
+                changed |= self._to_safe(blocker, frame)
             if changed:
                 return True
             last_head, blocker = max(last_head, head), b
         return False
 
-    def _to_safe(self, b: Booking, now: float, frame: int) -> bool:
+    def _to_safe(self, b: Booking, frame: int) -> bool:
         if b.committed:
             return False
         changed = b.route != self.safe or not b.conflict

@@ -38,10 +38,6 @@ class Gate(Protocol):
 
     def move(self, route: Route, reason: str = "") -> None: ...
 
-    def poll(self) -> None:
-        """Give the gate a moment to finish timed work (e.g. stop a door motor)."""
-        ...
-
     def close(self) -> None:
         """Go to the safe position and release the hardware. Safe to call twice."""
         ...
@@ -72,9 +68,6 @@ class _GateBase:
 
     def _drive(self, route: Route) -> None:
         raise NotImplementedError
-
-    def poll(self) -> None:
-        pass
 
     def close(self) -> None:
         if self._closed:

@@ -104,11 +104,15 @@ def test_crops_are_cut_at_the_card_size_even_at_the_frame_edge() -> None:
             lambda m: _edit_card(m, lambda c: c.update(labels=[*c["labels"][:4], "pike"])),
             "labels must be distinct species",
         ),
+        (lambda m: _edit_card(m, lambda c: c["input"].update(height=64)), "card was edited"),
+        (lambda m: _edit_card(m, lambda c: c.update(labels=c["labels"][:4])), "card was edited"),
+        # the same five labels in another order: the sha256 still matches, the stamp does not
+        (lambda m: _edit_card(m, lambda c: c.update(labels=c["labels"][::-1])), "says labels = ["),
         (
-            lambda m: _edit_card(m, lambda c: c["input"].update(height=64)),
-            "does not match the card's [N, 3, 64",
+            lambda m: _edit_card(m, lambda c: c["normalisation"].update(mean=[0.4, 0.5, 0.5])),
+            "card was edited",
         ),
-        (lambda m: _edit_card(m, lambda c: c.update(labels=c["labels"][:4])), "does not match 4 labels"),
+        (lambda m: _edit_card(m, lambda c: c["input"].update(channels="BGR")), "card was edited"),
         (lambda m: _edit_card(m, lambda c: c.update(labels=None)), "labels must be a list"),
         (
             lambda m: _edit_card(m, lambda c: c["normalisation"].update(std=[0, 0, 0])),
@@ -133,6 +137,9 @@ def test_crops_are_cut_at_the_card_size_even_at_the_frame_edge() -> None:
         "unknown-label",
         "wrong-shape",
         "label-count",
+        "swapped-labels",
+        "mean-changed",
+        "channels-changed",
         "labels-null",
         "std-zero",
         "mean-two",
@@ -147,6 +154,29 @@ def test_bad_models_are_refused_in_one_line(model_copy: Path, breakage, phrase: 
         SpeciesClassifier(model_copy)
     assert phrase in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_model_without_its_stamp_is_refused_even_with_a_matching_sha256(model_copy: Path) -> None:
+    import onnx
+
+    proto = onnx.load(str(model_copy))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(model_copy))
+    _edit_card(model_copy, lambda c: c.update(sha256=file_sha256(model_copy)))
+    with pytest.raises(ModelError, match=r"does not carry its labels, input size and normalisation"):
+        SpeciesClassifier(model_copy)
+
+
+def test_the_stamp_says_what_the_bundled_cards_say() -> None:
+    import onnx
+
+    from fishgate.vision.onnx_model import METADATA_KEY
+
+    for model in (MODEL, FP32):
+        props = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+        stamped = json.loads(props[METADATA_KEY])
+        assert stamped["labels"] == list(SPECIES)
+        assert stamped["input"]["channels"] == load_card(model.with_suffix(".json")).channel_order
 
 
 def test_a_corrupt_model_with_a_matching_card_is_refused_by_the_runtime(model_copy: Path) -> None:

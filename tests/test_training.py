@@ -49,7 +49,7 @@ def test_build_writes_matching_fp32_and_int8_models_with_cards(tmp_path: Path) -
     assert record["precision"] == "int8"
     assert record["quantisation"]["calibration_crops"] > 0
     assert [f["name"] for f in record["training"]["files"]] == ["natives.mp4", "natives.xml"]
-    assert 0.0 <= record["validation"]["int8_fp32_top1_agreement"] <= 1.0
+    assert record["validation"]["int8_fp32_top1_agreement"] >= 0.8  # quantising changes few answers
     assert report["crops"] == record["validation"]["crops"] > 0
     # the INT8 file really is quantised, and both load in the runtime the trap uses
     assert int8.stat().st_size < fp32.stat().st_size

@@ -13,14 +13,33 @@ from typing import Any, Protocol, TypeVar
 class _Card(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
+    def model_facts(self) -> dict[str, Any]: ...
+
+
+def stamp_model(model: Path, facts: dict[str, Any]) -> None:
+    """Write the card's facts into the ONNX file's metadata_props (replacing an older stamp)."""
+    import onnx  # a training dependency: the runtime reads the stamp through ONNX Runtime
+
+    from fishgate.vision.onnx_model import METADATA_KEY, canonical
+
+    proto = onnx.load(str(model))
+    kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, canonical(facts)
+    onnx.save(proto, str(model))
+
 
 CardT = TypeVar("CardT", bound=_Card)
 
 
 def write_card(model: Path, card: CardT, name: str, record: dict[str, Any]) -> Path:
-    """Fill `card` (a ModelCard or DetectorCard draft) for `model` and write MODEL.json."""
+    """Stamp `model` with the card's facts, then fill `card` (a ModelCard or DetectorCard
+    draft) for it and write MODEL.json: the sha256 is taken after the stamp, so covers it."""
     from fishgate.vision.onnx_model import file_sha256
 
+    stamp_model(model, card.model_facts())
     digest = file_sha256(model)
     final = replace(  # type: ignore[type-var]
         card,

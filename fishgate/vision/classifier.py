@@ -19,7 +19,13 @@ import numpy as np
 from fishgate.errors import ModelError
 from fishgate.types import SPECIES, UNKNOWN, Box
 from fishgate.vision.crops import CROP_MARGIN, crop_fish
-from fishgate.vision.onnx_model import check_image_input, open_checked_model, read_card, require_model
+from fishgate.vision.onnx_model import (
+    check_image_input,
+    check_stamp,
+    open_checked_model,
+    read_card,
+    require_model,
+)
 
 CARD_FORMAT = "fishgate-species-card/1"
 REBUILD_HINT = "set model.path in the site config, or rebuild it with `fishgate train`"
@@ -65,6 +71,15 @@ class ModelCard:
         }
         card.update(self.extra)
         return card
+
+    def model_facts(self) -> dict[str, Any]:
+        """What the model file itself must agree on (stamped into its metadata when built)."""
+        return {
+            "labels": list(self.labels),
+            "input": {"name": self.input_name, "height": self.height, "width": self.width,
+                      "channels": self.channel_order},
+            "normalisation": {"mean": list(self.mean), "std": list(self.std)},
+        }  # fmt: skip
 
 
 def _card_error(path: Path, problem: str) -> ModelError:
@@ -177,6 +192,7 @@ class SpeciesClassifier:
         require_model(model_path, "species model", REBUILD_HINT)
         self.card = load_card(card_path)
         self.session = open_checked_model(model_path, card_path, self.card.sha256, REBUILD_HINT, threads)
+        check_stamp(self.session, model_path, card_path, self.card.model_facts(), REBUILD_HINT)
         self._check_io(model_path)
         self.model_path = model_path
 

@@ -23,7 +23,13 @@ import numpy as np
 
 from fishgate.errors import ModelError
 from fishgate.types import Box, Detection
-from fishgate.vision.onnx_model import check_image_input, open_checked_model, read_card, require_model
+from fishgate.vision.onnx_model import (
+    check_image_input,
+    check_stamp,
+    open_checked_model,
+    read_card,
+    require_model,
+)
 
 CARD_FORMAT = "fishgate-detector-card/1"
 # Boxes ending within this many input px of the frame border are snapped to it: the
@@ -78,6 +84,14 @@ class DetectorCard:
         }
         card.update(self.extra)
         return card
+
+    def model_facts(self) -> dict[str, Any]:
+        """What the model file itself must agree on (stamped into its metadata when built)."""
+        return {
+            "input": {"name": self.input_name, "height": self.height, "width": self.width, "channels": "BGR"},
+            "normalisation": {"mean": self.mean, "std": self.std},
+            "stride": self.stride,
+        }
 
 
 def load_detector_card(path: Path) -> DetectorCard:
@@ -193,6 +207,7 @@ class LearnedDetector:
         require_model(model_path, "fish detector model", REBUILD_HINT)
         self.card = load_detector_card(card_path)
         self.session = open_checked_model(model_path, card_path, self.card.sha256, REBUILD_HINT, threads)
+        check_stamp(self.session, model_path, card_path, self.card.model_facts(), REBUILD_HINT)
         check_image_input(self.session, model_path, self.card.input_name, self.card.height, self.card.width)
         self.model_path = model_path
         self.frame_size = frame_size

@@ -1,6 +1,11 @@
 """What every bundled ONNX model shares: its JSON card, the sha256 that ties the two
 together, and an ONNX Runtime session on the CPU with one-line errors.
 
+The facts the runtime feeds the model by (labels, input size, normalisation) are
+also stamped into the ONNX file's own metadata (`metadata_props`) when it is built,
+so the sha256 covers them: a card edited to swap two labels still matches the file's
+digest, but no longer matches what the file says about itself, and is refused.
+
 The species classifier and the learned fish detector each read their own card's
 fields; reading the file, checking the model against it and opening the session is
 done here once.
@@ -50,6 +55,36 @@ def open_checked_model(model_path: Path, card_path: Path, sha256: str, hint: str
             f"({sha256[:12]}…): the model file is corrupt or the card belongs to another model ({hint})"
         )
     return open_session(model_path, threads)
+
+
+METADATA_KEY = "fishgate.card"  # the metadata_props entry: the card's facts as JSON
+
+
+def canonical(facts: dict[str, Any]) -> str:
+    """One spelling of a card's facts (tuples become lists, keys sorted), for stamping and comparing."""
+    return json.dumps(facts, sort_keys=True, separators=(",", ":"))
+
+
+def check_stamp(session: Any, model_path: Path, card_path: Path, facts: dict[str, Any], hint: str) -> None:
+    """The model's own metadata says what its card says, fact by fact."""
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ModelError(
+            f"{model_path}: the model file does not carry its labels, input size and "
+            f"normalisation ({METADATA_KEY} metadata), so nothing ties it to {card_path.name} ({hint})"
+        )
+    try:
+        stamped = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ModelError(f"{model_path}: its {METADATA_KEY} metadata is not JSON ({hint})") from None
+    expected = json.loads(canonical(facts))
+    for key, value in expected.items():
+        if not isinstance(stamped, dict) or stamped.get(key) != value:
+            found = stamped.get(key) if isinstance(stamped, dict) else stamped
+            raise ModelError(
+                f"{model_path}: card {card_path.name} says {key} = {value}, but the model file says "
+                f"{found}: the card was edited or belongs to another model ({hint})"
+            )
 
 
 def check_image_input(session: Any, model_path: Path, input_name: str, height: int, width: int) -> None:

@@ -29,7 +29,7 @@ from fishgate.replay import EventLog, ReplayStats, StepObserver, build_pipeline,
 from fishgate.sources.base import FrameSource
 from fishgate.sources.fit import check_fit
 from fishgate.store import PassageStore, StoreLock
-from fishgate.telemetry.status import Reading, TrapStatus
+from fishgate.telemetry.status import Reading, StatusFile, TrapStatus
 
 if TYPE_CHECKING:
     from fishgate.telemetry.mqtt import MqttPublisher
@@ -139,14 +139,16 @@ class Recording:
             self.store, config.site.name, config.site.timezone, parts.model_version
         )
         self.status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
+        self.status_file = StatusFile(config.storage.path.parent, self.status, self.store.outbox_length)
         self.publisher = build_publisher(config, self.status)
         if self.publisher is not None:
+            self.status.set_link(False)
             self.recorder.on_recorded = lambda stored: self.publisher.wake()  # type: ignore[union-attr]
             self.publisher.start()
 
     @property
     def observers(self) -> tuple[StepObserver, ...]:
-        return (self.recorder, self.status)
+        return (self.recorder, self.status, self.status_file)
 
     def steer(self, pipeline: Pipeline) -> None:
         """Apply gate-mode commands from MQTT between frames, in the pipeline thread."""
@@ -164,6 +166,7 @@ class Recording:
             if self.publisher is not None:
                 self.publisher.stop(drain_timeout_s)
         finally:
+            self.status_file.write(running=False)
             self.store.close()
             self.lock.release()
 

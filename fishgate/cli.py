@@ -582,6 +582,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="replay the bundled demo footage with the bundled model")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
+
+    from fishgate.cli_operator import register
+
+    register(sub)
     return parser
 
 

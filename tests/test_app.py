@@ -110,3 +110,42 @@ def test_gate_goes_safe_when_the_store_cannot_be_opened(factory: MockFactory, co
     with pytest.raises(StoreError, match=r"cannot open the store|not a fishgate store"):
         run_trap(blocked, parts, None)  # a folder where the database file should be
     assert gate.route == "tank" and [m.reason for m in gate.moves][-1] == "close"
+
+
+def test_the_status_file_tells_the_operator_what_the_trap_is_doing(
+    factory: MockFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from fishgate.cli import main
+    from fishgate.config import bundled_path
+    from tests.helpers import site_config
+
+    site = site_config(tmp_path, bundled_path("demo/chute-demo.mp4"))
+    asked: list[tuple[int, dict]] = []  # type: ignore[type-arg]
+
+    def ask_status() -> None:  # the operator, from another shell, while the trap runs
+        code = main(["status", "--config", str(site), "--json"])
+        asked.append((code, json.loads(capsys.readouterr().out)))
+
+    parts, _ = _parts(factory, StageThatFails(50, ask_status))
+    stats = run_trap(load_config(site), parts, None)
+    ((code, live),) = asked
+    assert code == 0 and live["alive"] and live["running"]
+    assert live["frames"] == 1  # written at the first frame, then every 5 s
+    assert live["mqtt_connected"] is None  # no [mqtt] section
+    assert main(["status", "--config", str(site)]) == 1  # stopped: not an ok status
+    out = capsys.readouterr().out
+    assert out.startswith("stopped") and "gate:     tank (mode auto)" in out
+    final = json.loads((tmp_path / "status.json").read_text())
+    assert final["frames"] == stats.frames + 1 and final["running"] is False  # + the closing step
+
+
+def test_status_without_a_trap_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fishgate.cli import main
+    from fishgate.config import bundled_path
+    from tests.helpers import site_config
+
+    site = site_config(tmp_path, bundled_path("demo/chute-demo.mp4"))
+    assert main(["status", "--config", str(site)]) == 1
+    assert "no trap has run with this store yet" in capsys.readouterr().out

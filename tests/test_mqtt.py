@@ -332,3 +332,26 @@ def test_the_shipped_acl_lets_only_named_operators_set_the_gate(tmp_path: Path) 
             pub.stop()
     finally:
         broker.stop()
+
+
+def test_stats_carry_the_link_and_the_outbox_and_count_each_lost_connection(
+    broker: Broker, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "s.db"
+    fill(store_path, [])
+    status = TrapStatus(tmp_path, "tank")
+    status.set_link(False)
+    sub = Subscriber(broker.port, TOPICS.stats)
+    pub = publisher(broker.port, store_path, status=status)
+    pub.start()
+    try:
+        stats = json.loads(sub.wait_for(TOPICS.stats, 1, timeout=10)[0].payload)
+        assert stats["mqtt_connected"] is True and stats["outbox"] == 0
+        broker.stop()
+        assert _until(lambda: status.snapshot(0, reader="test")["mqtt_connected"] is False)
+        assert status.counters() == {"mqtt_disconnects": 1}
+        broker.start()
+        assert _until(lambda: status.snapshot(0, reader="test")["mqtt_connected"] is True, timeout=20)
+    finally:
+        pub.stop()
+        sub.close()

@@ -196,6 +196,8 @@ class MqttPublisher:
             # "tank" applied hours later, after a restart, would be worse than a lost one
             client.subscribe(self.topics.gate_mode_set, qos=0)
         self._connected.set()
+        if self.status is not None:
+            self.status.set_link(True)
         self._announce.set()
         self._wake.set()
 
@@ -218,6 +220,8 @@ class MqttPublisher:
         if self._connected.is_set() and not self._stopping.is_set():
             log.warning("MQTT: disconnected (%s); passages wait in the outbox", reason)
         self._connected.clear()
+        if self.status is not None:
+            self.status.set_link(False)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self._acked.put(mid)

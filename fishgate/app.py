@@ -26,6 +26,7 @@ from fishgate.hw.gate import Gate, build_gate
 from fishgate.pipeline import Classifier, Detector, Pipeline
 from fishgate.recorder import PassageRecorder
 from fishgate.replay import EventLog, ReplayStats, StepObserver, build_pipeline, run
+from fishgate.retention import SnapshotKeeper
 from fishgate.sources.base import FrameSource
 from fishgate.sources.fit import check_fit
 from fishgate.store import PassageStore, StoreLock
@@ -135,10 +136,15 @@ class Recording:
         except BaseException:
             self.lock.release()
             raise
-        self.recorder = PassageRecorder(
-            self.store, config.site.name, config.site.timezone, parts.model_version
-        )
         self.status = TrapStatus(config.storage.path.parent, parts.gate.route, mode, _sensors(config))
+        self.recorder = PassageRecorder(
+            self.store,
+            config.site.name,
+            config.site.timezone,
+            parts.model_version,
+            keeper=SnapshotKeeper(config.storage, self.status.count),
+            count=self.status.count,
+        )
         self.status_file = StatusFile(config.storage.path.parent, self.status, self.store.outbox_length)
         self.publisher = build_publisher(config, self.status)
         if self.publisher is not None:
@@ -163,6 +169,7 @@ class Recording:
 
     def close(self, drain_timeout_s: float) -> None:
         try:
+            self.recorder.close()  # a last try for passages held while the disk was full
             if self.publisher is not None:
                 self.publisher.stop(drain_timeout_s)
         finally:

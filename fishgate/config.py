@@ -179,6 +179,11 @@ class SensorConfig:
 class StorageConfig:
     path: Path
     snapshots: Path
+    keep_snapshots_days: float | None = None  # older snapshots are pruned; None: kept while room
+    max_snapshot_mb: float | None = None  # the snapshot folder's cap, oldest pruned first
+    # below this much free space the disk is "nearly full": snapshots are pruned (oldest
+    # first), then new ones dropped, so that passages always have room
+    min_free_mb: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -601,7 +606,13 @@ def _sensors(t: _Table | None) -> dict[str, SensorConfig]:
 
 def _storage(t: _Table) -> StorageConfig:
     path = t.path("path")
-    storage = StorageConfig(path=path, snapshots=t.path("snapshots", path.parent / "snapshots"))
+    storage = StorageConfig(
+        path=path,
+        snapshots=t.path("snapshots", path.parent / "snapshots"),
+        keep_snapshots_days=t.number("keep_snapshots_days", None, ge=1, le=3650),
+        max_snapshot_mb=t.number("max_snapshot_mb", None, ge=1, le=10_000_000),
+        min_free_mb=t.number("min_free_mb", 100.0, ge=0, le=1_000_000),
+    )
     t.finish()
     return storage
 

@@ -50,5 +50,9 @@ class StoreError(FishgateError, OSError):
     exit_status = ExitStatus.ERROR
 
 
+class DuplicateRecord(StoreError):
+    """A record with this id is stored already: retrying cannot help (a bug, not the disk)."""
+
+
 class GateError(FishgateError, OSError):
     """The gate's hardware cannot be reached (no GPIO pin factory on this machine)."""

@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fishgate.errors import StoreError
+from fishgate.errors import DuplicateRecord, StoreError
 from fishgate.types import Passage
 
 MIGRATIONS: tuple[str, ...] = (
@@ -231,6 +231,8 @@ class PassageStore:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateRecord(_explain(self.path, exc)) from None
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,16 @@ def site_config(folder: Path, video: Path, extra: str = "", pace: bool = False) 
     site = folder / "site.toml"
     site.write_text(text + extra)
     return site
+
+
+def until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def footage_dir() -> Path:

@@ -8,6 +8,7 @@ it back on the same port, with persistence so retained messages and sessions sta
 from __future__ import annotations
 
 import getpass
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
@@ -54,6 +56,10 @@ class Broker:
             f"persistence_location {self.folder}/\n"
             "autosave_interval 1\n"
             f"log_dest file {self.folder}/mosquitto.log\n"
+            # the default log types, and every subscription taken (see has_subscription)
+            + "".join(
+                f"log_type {kind}\n" for kind in ("error", "warning", "notice", "information", "subscribe")
+            )
         )
         self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -66,6 +72,15 @@ class Broker:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port}")
+
+    def has_subscription(self, topic: str) -> bool:
+        """Whether a client has subscribed to exactly `topic` (the broker logs each one it takes,
+        once the subscription is in place, before it reads anything else from any client)."""
+        log = self.folder / "mosquitto.log"
+        if not log.exists():
+            return False
+        taken = re.compile(r"^\d+: \S+ [012] (\S+)$")
+        return any((m := taken.match(line)) and m.group(1) == topic for line in log.read_text().splitlines())
 
     @property
     def ca_file(self) -> Path:
@@ -114,27 +129,51 @@ def make_certificates(folder: Path) -> None:
 
 
 class Subscriber:
-    """A paho client that keeps every message of `topic` (retained ones included)."""
+    """A paho client that keeps every message of `topic` (retained ones included).
+
+    It is ready once the broker has acknowledged its subscription (SUBACK). `sync()` waits
+    until everything the broker took in before the call has reached it.
+    """
 
     def __init__(self, port: int, topic: str, persistent: bool = False) -> None:
         self.messages: list[paho.MQTTMessage] = []
         self._lock = threading.Lock()
-        self._ready = threading.Event()
+        self._subscribed = threading.Event()
+        self._refused: list[Any] = []  # reason codes of a refused subscription
+        self._topic = topic
+        # a topic of this subscriber's own for sync() markers, kept apart from `messages`
+        self._marker_topic = f"test-sync/{port}/{time.monotonic_ns()}"
+        self._markers: set[bytes] = set()
         # persistent: the broker keeps the subscription and queues QoS 1 messages while we are away
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}", clean_session=not persistent
         )
         self.client.reconnect_delay_set(1, 2)
-        self.client.on_connect = lambda c, u, f, r, p: (c.subscribe(topic, qos=1), self._ready.set())
+        self.client.on_connect = self._subscribe
+        self.client.on_subscribe = self._acknowledged
         self.client.on_message = self._keep
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
-        assert self._ready.wait(10), "test subscriber could not connect"
-        time.sleep(0.2)  # let the subscription settle before anything is published
+        assert self._subscribed.wait(10), "the broker did not acknowledge the test subscriber's subscription"
+        assert not self._refused, f"the broker refused the test subscriber's subscription: {self._refused}"
+
+    def _subscribe(
+        self, client: paho.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        client.subscribe([(self._topic, 1), (self._marker_topic, 1)])
+
+    def _acknowledged(
+        self, client: paho.Client, userdata: object, mid: int, reason_codes: list[Any], props: object
+    ) -> None:
+        self._refused = [code for code in reason_codes if code.is_failure]
+        self._subscribed.set()
 
     def _keep(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append(message)
+            if message.topic == self._marker_topic:
+                self._markers.add(bytes(message.payload))
+            else:
+                self.messages.append(message)
 
     def on(self, topic: str) -> list[paho.MQTTMessage]:
         with self._lock:
@@ -146,9 +185,36 @@ class Subscriber:
             time.sleep(0.05)
         return self.on(topic)
 
+    def sync(self, timeout: float = 10.0) -> None:
+        """Return once every message the broker had for us when this was called has arrived.
+
+        A marker published now is queued for us behind them, and the broker hands one client
+        its QoS 1 messages in order; so are the retained messages of `topic`, queued when the
+        subscription was taken.
+        """
+        marker = str(time.monotonic_ns()).encode()
+        self.client.publish(self._marker_topic, marker, qos=1).wait_for_publish(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if marker in self._markers:
+                    return
+            assert time.monotonic() < deadline, "the test subscriber's sync marker never came back"
+            time.sleep(0.01)
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def retained(port: int, topic: str) -> list[bytes]:
+    """What a newcomer subscribing to `topic` is handed as retained (all of it: see `sync`)."""
+    sub = Subscriber(port, topic)
+    try:
+        sub.sync()
+        return [bytes(m.payload) for m in sub.on(topic) if m.retain]
+    finally:
+        sub.close()
 
 
 def publish(

@@ -19,8 +19,8 @@ from fishgate.store import PassageStore
 from fishgate.telemetry.messages import Topics
 from fishgate.telemetry.mqtt import MqttPublisher
 from fishgate.telemetry.status import TrapStatus
-from tests.helpers import REPO
-from tests.mosquitto import Broker, Subscriber, publish
+from tests.helpers import REPO, until
+from tests.mosquitto import Broker, Subscriber, publish, retained
 from tests.test_store import passage
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -61,6 +61,7 @@ def test_every_passage_arrives_once_and_leaves_the_outbox(broker: Broker, tmp_pa
     try:
         got = sub.wait_for(TOPICS.passage, len(ids))
         pub.stop(drain_timeout_s=10)
+        sub.sync()  # what it published on the way out (gate state, "offline") has reached us
     finally:
         sub.close()
     payloads = [json.loads(m.payload) for m in got]
@@ -84,7 +85,7 @@ def test_a_broker_down_at_first_gets_everything_once_it_is_up(broker: Broker, tm
     pub = publisher(broker.port, store_path)
     pub.start()
     try:
-        time.sleep(1.5)  # it tries, fails, backs off; passages keep coming meanwhile
+        time.sleep(1.5)  # time passes (deliberately): it tries, fails, backs off; passages keep coming
         fill(store_path, [f"late-{n}" for n in range(5)])
         pub.wake()
         assert not pub.connected
@@ -106,10 +107,7 @@ def test_bad_commands_are_refused_and_logged_good_ones_queued(
     pub = publisher(broker.port, tmp_path / "s.db")
     pub.start()
     try:
-        deadline = time.monotonic() + 10
-        while not pub.connected and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # subscription acknowledged
+        assert pub.subscribed.wait(10), "the trap never subscribed to its commands"
         with caplog.at_level(logging.WARNING, logger="fishgate.telemetry.mqtt"):
             for bad in (b"\xff\xfe\x00", b"river" * 100, b"open", b'{"mode": 3}', b"{not json"):
                 publish(broker.port, TOPICS.gate_mode_set, bad)
@@ -173,31 +171,21 @@ def test_a_wrong_password_is_logged_and_keeps_the_outbox(
     assert any("refused the connection" in r.getMessage() for r in caplog.records)
 
 
-def _connected(pub: MqttPublisher, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pub.connected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # its subscription settles
-    return pub.connected
-
-
 def test_a_command_sent_while_the_trap_was_away_is_not_applied_later(broker: Broker, tmp_path: Path) -> None:
     first = publisher(broker.port, tmp_path / "s.db")
     first.start()
-    assert _connected(first)
+    assert first.subscribed.wait(10)
     first.stop()  # the persistent session (and its subscription) stays on the broker
     publish(broker.port, TOPICS.gate_mode_set, b"tank")  # nobody there to take it now
     again = publisher(broker.port, tmp_path / "s.db")
     again.start()
     try:
-        assert _connected(again)
-        time.sleep(0.5)
-        assert again.commands.empty()  # an hours-old "tank" must not hold the gate
+        assert again.subscribed.wait(10)
         publish(broker.port, TOPICS.gate_mode_set, b"river")
-        deadline = time.monotonic() + 5
-        while again.commands.empty() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert again.commands.get_nowait() == "river"  # while connected, commands arrive
+        assert until(lambda: not again.commands.empty(), timeout=5)  # while connected, commands arrive
+        # a "tank" kept for the trap would have been handed over on connecting, before "river":
+        # an hours-old "tank" must not hold the gate
+        assert [again.commands.get_nowait() for _ in range(again.commands.qsize())] == ["river"]
     finally:
         again.stop()
 
@@ -249,24 +237,6 @@ def test_broker_restart_with_messages_in_flight_loses_none(broker: Broker, tmp_p
     assert got == set(ids)  # duplicates (same id) allowed, losses not
 
 
-def _until(condition: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _retained(port: int, topic: str, user: tuple[str, str] | None = None) -> list[bytes]:
-    """What a newcomer subscribing to `topic` is handed as retained."""
-    sub = Subscriber(port, topic)
-    try:
-        return [bytes(m.payload) for m in sub.on(topic) if m.retain]
-    finally:
-        sub.close()
-
-
 def test_a_retained_command_is_refused_and_cleared_and_spoofed_state_overwritten(
     broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -280,24 +250,25 @@ def test_a_retained_command_is_refused_and_cleared_and_spoofed_state_overwritten
     with caplog.at_level(logging.WARNING, logger="fishgate.telemetry.mqtt"):
         pub.start()
         try:
-            assert _until(lambda: pub.rejected == 1)
-            assert _until(lambda: _retained(broker.port, TOPICS.gate_mode_set) == [])  # cleared
-            assert _until(lambda: b"spoofed" not in b"".join(_retained(broker.port, TOPICS.config)))
+            assert until(lambda: pub.rejected == 1)
+            assert until(lambda: retained(broker.port, TOPICS.gate_mode_set) == [])  # cleared
+            assert until(lambda: b"spoofed" not in b"".join(retained(broker.port, TOPICS.config)))
         finally:
             pub.stop()
     assert pub.commands.qsize() == 0  # never applied
     assert any("refused a retained command" in r.getMessage() for r in caplog.records)
-    assert json.loads(_retained(broker.port, TOPICS.config)[0])["site"] == "river"
+    assert json.loads(retained(broker.port, TOPICS.config)[0])["site"] == "river"
 
 
 def test_commands_off_means_no_subscription(broker: Broker, tmp_path: Path) -> None:
     pub = publisher(broker.port, tmp_path / "s.db", commands=False)
     pub.start()
     try:
-        assert _until(lambda: pub.connected)
-        publish(broker.port, TOPICS.gate_mode_set, b"tank")
-        publish(broker.port, TOPICS.of("probe"), b"x")  # the broker has handled the command before this
-        assert not _until(lambda: pub.commands.qsize() > 0, timeout=1.0)
+        assert until(lambda: pub.connected)
+        publish(broker.port, TOPICS.gate_mode_set, b"tank")  # the broker has handled it when this returns
+        # a deliberate window: a subscribed trap would have the command within it
+        assert not until(lambda: pub.commands.qsize() > 0, timeout=1.0)
+        assert not pub.subscribed.is_set() and not broker.has_subscription(TOPICS.gate_mode_set)
     finally:
         pub.stop()
 
@@ -319,13 +290,12 @@ def test_the_shipped_acl_lets_only_named_operators_set_the_gate(tmp_path: Path) 
         pub = MqttPublisher(mqtt, "river", "Europe/Oslo", "01-01", tmp_path / "s.db")
         pub.start()
         try:
-            assert _until(lambda: pub.connected)
-            assert _until(lambda: pub.commands.qsize() == 0)
+            assert pub.subscribed.wait(10), "the ACL must let the trap subscribe to its commands"
             # a known user the ACL does not name: the broker drops the command
             publish(broker.port, TOPICS.gate_mode_set, b"tank", user=("mallory", "m-secret"))
             # a named operator: delivered
             publish(broker.port, TOPICS.gate_mode_set, b"river", user=("operator-kari", "k-secret"))
-            assert _until(lambda: pub.commands.qsize() >= 1)
+            assert until(lambda: pub.commands.qsize() >= 1)
             # mallory's "tank" went first and never arrived; only the operator's command did
             assert [pub.commands.get_nowait() for _ in range(pub.commands.qsize())] == ["river"]
         finally:
@@ -348,10 +318,10 @@ def test_stats_carry_the_link_and_the_outbox_and_count_each_lost_connection(
         stats = json.loads(sub.wait_for(TOPICS.stats, 1, timeout=10)[0].payload)
         assert stats["mqtt_connected"] is True and stats["outbox"] == 0
         broker.stop()
-        assert _until(lambda: status.snapshot(0, reader="test")["mqtt_connected"] is False)
+        assert until(lambda: status.snapshot(0, reader="test")["mqtt_connected"] is False)
         assert status.counters() == {"mqtt_disconnects": 1}
         broker.start()
-        assert _until(lambda: status.snapshot(0, reader="test")["mqtt_connected"] is True, timeout=20)
+        assert until(lambda: status.snapshot(0, reader="test")["mqtt_connected"] is True, timeout=20)
     finally:
         pub.stop()
         sub.close()

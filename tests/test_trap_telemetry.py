@@ -20,7 +20,7 @@ from fishgate.cli import main
 from fishgate.store import PassageStore
 from fishgate.synth import Clip, SceneSpec, write_clip
 from fishgate.telemetry.messages import Topics
-from tests.helpers import REPO, site_config
+from tests.helpers import REPO, site_config, until
 from tests.mosquitto import Broker, Subscriber, publish
 
 TOPICS = Topics("fishgate", "chute-sample")
@@ -48,8 +48,8 @@ def test_a_run_publishes_each_passage_once_and_counts_equal_fishgate_counts(
     try:
         assert main(["run", "-c", str(site)]) == 0
         ids = _stored_ids(tmp_path / "store.db")
-        got = sub.wait_for(TOPICS.passage, len(ids))
-        time.sleep(0.5)  # anything extra would arrive now
+        sub.wait_for(TOPICS.passage, len(ids))
+        sub.sync()  # the trap has gone: all it sent has reached us, duplicates too
         got = sub.on(TOPICS.passage)
         counts = json.loads(sub.on(TOPICS.counts_today)[-1].payload)
         discovery = [m for m in sub.messages if m.topic.startswith("homeassistant/")]
@@ -143,15 +143,13 @@ def test_bad_commands_are_refused_while_the_pipeline_keeps_running(
     sub = Subscriber(broker.port, f"{TOPICS.root}/#")
     run = _start_run(site)
     try:
-        deadline = time.monotonic() + 30
-        while not [m for m in sub.on(TOPICS.availability) if m.payload == b"online"]:
-            assert time.monotonic() < deadline, "the trap never said it was online"
-            time.sleep(0.05)
-        time.sleep(0.5)  # it subscribes to commands right after saying so
+        subscribed = until(lambda: broker.has_subscription(TOPICS.gate_mode_set), timeout=30)
+        assert subscribed, "the trap never subscribed to its commands"
         for bad in (b"\x00\xff", b"x" * 5000, b"close", b'{"mode": ["tank"]}'):
             publish(broker.port, TOPICS.gate_mode_set, bad)
         publish(broker.port, TOPICS.gate_mode_set, b"tank")
         out, err = run.communicate(timeout=60)
+        sub.sync()  # the gate state it published on the way out has reached us
         modes = [json.loads(m.payload)["mode"] for m in sub.on(TOPICS.gate_state)]
     finally:
         run.kill()

@@ -91,6 +91,8 @@ class MqttPublisher:
         self._unstored_acks: list[int] = []  # acknowledged mids not yet deleted from the outbox
         self._sent_upto = 0  # highest outbox seq published by this process
         self._connected = threading.Event()
+        # the broker has acknowledged the command subscription on this connection (SUBACK)
+        self.subscribed = threading.Event()
         self._announce = threading.Event()  # (re)connected: publish retained state again
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -182,6 +184,7 @@ class MqttPublisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -220,12 +223,19 @@ class MqttPublisher:
         if self._connected.is_set() and not self._stopping.is_set():
             log.warning("MQTT: disconnected (%s); passages wait in the outbox", reason)
         self._connected.clear()
+        self.subscribed.clear()
         if self.status is not None:
             self.status.set_link(False)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self._acked.put(mid)
         self._wake.set()
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reason_codes: list[Any], props: Any
+    ) -> None:
+        if not any(code.is_failure for code in reason_codes):
+            self.subscribed.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if not message.payload:

@@ -11,7 +11,7 @@ import logging
 import secrets
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -27,8 +27,10 @@ from fishgate.pipeline import Classifier, Detector, Pipeline
 from fishgate.recorder import PassageRecorder
 from fishgate.replay import EventLog, ReplayStats, StepObserver, build_pipeline, run
 from fishgate.retention import SnapshotKeeper
+from fishgate.service import ServiceNotifier
 from fishgate.sources.base import FrameSource
 from fishgate.sources.fit import check_fit
+from fishgate.sources.guard import GuardedSource, SourceStall
 from fishgate.store import PassageStore, StoreLock
 from fishgate.telemetry.status import Reading, StatusFile, TrapStatus
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from fishgate.telemetry.mqtt import MqttPublisher
 
 log = logging.getLogger(__name__)
+LIVE_SOURCES = ("opencv", "picamera")  # watched for stalls; a file or a rendered scene cannot stall
 
 
 class Shutdown(Exception):
@@ -186,18 +189,23 @@ def run_trap(
     progress: bool = False,
     mode: str = "auto",
     drain_timeout_s: float = 0.0,
+    reopen: Callable[[], FrameSource] | None = None,
 ) -> ReplayStats:
     """Run until the source ends or a signal arrives; the gate is made safe whatever happens.
 
     Every passage is stored (SQLite, with its snapshot and outbox message) before the
     next frame; with an [mqtt] section a publisher thread drains the outbox, and
-    waits up to `drain_timeout_s` at the end for what is still in it.
+    waits up to `drain_timeout_s` at the end for what is still in it. A live camera
+    (opencv, picamera) is watched by wall time: silent for `source.stall_s`, the gate
+    goes safe and the camera is reopened with `reopen` (by default as the config says).
     """
     clock = clock or MonotonicClock()
     # the random part keeps ids unique when a board restarts with its clock set back
     run_id = f"{config.site.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     stats = ReplayStats()
     recording: Recording | None = None
+    service = ServiceNotifier()
+    source: FrameSource | GuardedSource = parts.source
     try:
         recording = Recording(config, parts, mode)
         pipeline = build_pipeline(
@@ -212,9 +220,24 @@ def run_trap(
         )
         pipeline.scheduler.set_mode(mode)
         with stop_on_signals() as stop:
+            if config.source.kind in LIVE_SOURCES or reopen is not None:
+                source = GuardedSource(
+                    parts.source,
+                    reopen or (lambda: open_source(config, clock)),
+                    config.source.stall_s,
+                    clock,
+                    stop=stop,
+                )
+            status = recording.status
+
+            def stalled(notice: SourceStall) -> None:
+                status.count("camera_outages", 1)
+                service.status(f"camera stalled ({notice.reason}); gate safe, reopening")
+
+            service.ready(f"sorting at {config.site.name}")
             return run(
                 pipeline,
-                parts.source,
+                source,
                 events,
                 parts.source.frame_count,
                 progress,
@@ -222,18 +245,22 @@ def run_trap(
                 observers=recording.observers,
                 before_step=recording.steer,
                 stop=stop,
+                on_stall=stalled,
+                heartbeat=service.alive,
             )
     except Shutdown as why:
         log.warning("stopping on %s; gate to its safe position", why)
+        stats.interrupted = True
         return stats
     except SourceError:
         log.error("camera lost; gate to its safe position")
         raise
     finally:
+        service.stopping()
         try:
             parts.gate.close()
         finally:
-            parts.source.close()
+            source.close()
             if recording is not None:
                 recording.close(drain_timeout_s)
 

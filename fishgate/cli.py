@@ -135,7 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             drain_timeout_s=args.drain_timeout,
         )
     print(f"{stats.frames} frames, {len(stats.passages)} passages, {len(stats.commands)} gate commands")
-    return ExitStatus.OK
+    # 130: stopped by a signal (systemd's unit counts it a clean stop: SuccessExitStatus)
+    return ExitStatus.INTERRUPTED if stats.interrupted else ExitStatus.OK
 
 
 def _store(args: argparse.Namespace) -> PassageStore:

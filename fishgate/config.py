@@ -54,6 +54,8 @@ class SourceConfig:
     width: int | None = None
     height: int | None = None
     pace: bool = False  # file: release frames at real time, as a camera would
+    # a live camera silent this long (wall time) is stalled: gate safe, camera reopened
+    stall_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -409,6 +411,7 @@ def _source(t: _Table) -> SourceConfig:
         width=t.number("width", None, ge=16, le=8192, integer=True),
         height=t.number("height", None, ge=16, le=8192, integer=True),
         pace=t.boolean("pace", False),
+        stall_s=t.number("stall_s", 3.0, ge=0.2, le=600),
     )
     t.finish()
     return config

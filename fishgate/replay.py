@@ -24,6 +24,7 @@ from fishgate.decision.scheduler import GateCommand, GateScheduler
 from fishgate.evaluate import GateRecord, ReplayLog
 from fishgate.hw.gate import Gate, RecordingGate
 from fishgate.pipeline import Classifier, CrossingRule, Detector, Pipeline, StepResult
+from fishgate.sources.guard import SourceStall
 from fishgate.types import Detection, Frame, Passage
 from fishgate.vision.classifier import SpeciesClassifier
 from fishgate.vision.tracker import Tracker
@@ -86,6 +87,8 @@ def build_pipeline(
 class ReplayStats:
     frames: int = 0
     unfinished: int = 0  # fish still on their way when the footage ended
+    outages: int = 0  # times a live camera stalled (the gate went safe)
+    interrupted: bool = False  # stopped by SIGTERM / Ctrl-C before the source ended
     passages: list[Passage] = field(default_factory=list)
     commands: list[GateCommand] = field(default_factory=list)
     timings_ms: dict[str, list[float]] = field(default_factory=dict)
@@ -110,7 +113,7 @@ class EventLog:
 
 def run(
     pipeline: Pipeline,
-    frames: Iterable[Frame],
+    frames: Iterable[Frame | SourceStall],
     log: EventLog | None,
     total: int | None = None,
     progress: bool = True,
@@ -118,12 +121,17 @@ def run(
     observers: Sequence[StepObserver] = (),
     before_step: Callable[[Pipeline], None] | None = None,
     stop: threading.Event | None = None,
+    on_stall: Callable[[SourceStall], None] | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> ReplayStats:
     """Step every frame; passages and gate commands are logged the moment they happen.
 
     Pass `stats` to keep what was gathered if a signal or error ends the run early.
     `observers` see every step's result; `before_step` may steer the pipeline between
     frames (a gate-mode command from MQTT); `stop` ends the run after the frame in hand.
+    A live camera's `SourceStall` (no frame for stall_s) sets the gate safe at once and
+    is told to `on_stall`; `heartbeat` is called after every frame and every stall
+    notice (the systemd watchdog: the loop is alive).
     """
     stats = stats if stats is not None else ReplayStats()
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, mininterval=0.5)
@@ -131,6 +139,19 @@ def run(
     last = (0, 0.0)
     try:
         for frame in frames:
+            if isinstance(frame, SourceStall):
+                if frame.first:
+                    command = pipeline.scheduler.hold_safe(frame.frame, frame.t, "camera stalled")
+                    _record_command(command, stats, log)
+                    stats.outages += 1
+                    if on_stall is not None:
+                        on_stall(frame)
+                if heartbeat is not None:
+                    heartbeat()
+                if stop is not None and stop.is_set():
+                    stats.interrupted = True
+                    break
+                continue
             if before_step is not None:
                 before_step(pipeline)
             result = pipeline.step(frame)
@@ -138,7 +159,10 @@ def run(
             _record(result, stats, log)
             for observer in observers:
                 observer.observe(result)
+            if heartbeat is not None:
+                heartbeat()
             if stop is not None and stop.is_set():
+                stats.interrupted = True
                 break
             bar.update(1)
             bar.set_postfix(passages=len(stats.passages), refresh=False)

@@ -110,6 +110,17 @@ class GateScheduler:
         self.commands.append(command)
         return command
 
+    def hold_safe(self, frame: int, t: float, reason: str) -> GateCommand:
+        """No picture (the camera stalled): the gate to its safe position now, recorded. The
+        fish booked are unknown from here on, so their bookings go; sorting goes on with
+        the next frame."""
+        self.gate.move(self.safe, reason)
+        self.timeline.command(t, self.safe)
+        self.bookings.clear()
+        command = GateCommand(self.safe, t, frame, reason)
+        self.commands.append(command)
+        return command
+
     def set_mode(self, mode: str) -> None:
         """auto: sort; river / tank: hold the gate there for every fish until auto again."""
         if mode not in MODES:

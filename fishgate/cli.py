@@ -202,8 +202,31 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    _check_writable(config.storage.path.parent)
     print(_describe(config))
-    return ExitStatus.OK
+    if not args.deep:
+        return ExitStatus.OK
+    from fishgate.deep_check import run_checks
+
+    print()
+    results = run_checks(config)
+    for result in results:
+        print(mask_secrets(result.line()))
+    failed = [r.name for r in results if not r.ok]
+    print(
+        f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}" if failed else "all checks ok"
+    )
+    return ExitStatus.ERROR if failed else ExitStatus.OK
+
+
+def _check_writable(folder: Path) -> None:
+    """The store's folder (or the nearest that exists, where it will be made) takes writes."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise ConfigError(
+            f"storage.path: {existing} is not writable (read-only or no permission): the trap could not "
+            "store a passage; fix the folder's permissions or set storage.path elsewhere"
+        )
 
 
 def cmd_gate_test(args: argparse.Namespace) -> int:
@@ -535,8 +558,15 @@ def build_parser() -> argparse.ArgumentParser:
     gt.add_argument("--cycles", type=int, default=3, help="river -> tank cycles (default 3)")
     gt.set_defaults(func=cmd_gate_test)
 
-    ck = sub.add_parser("check", help="validate a site config and show what it sets up")
+    ck = sub.add_parser(
+        "check",
+        help="validate a site config and show what it sets up (--deep: try everything for real)",
+        description="Validate the site config (fast, offline). With --deep also run one inference through "
+        "each model, read frames from the camera, write and fsync in the store's folder, connect to the "
+        "broker and claim the gate's pins: one line per check, exit 1 if any fails.",
+    )
     _add_config(ck)
+    ck.add_argument("--deep", action="store_true", help="try models, camera, storage, broker and gate")
     ck.set_defaults(func=cmd_check)
 
     cl = sub.add_parser("classify", help="name the species in pictures of single fish")

@@ -503,7 +503,7 @@ def _feedback(t: _Table) -> FeedbackConfig:
 
 
 def _model(t: _Table) -> ModelConfig:
-    path = t.path("path")
+    path = t.existing_file("path")  # `check` must not say ok about a model that is not there
     model = ModelConfig(
         path=path,
         card=t.path("card", path.with_suffix(".json")),
@@ -535,7 +535,7 @@ def _decision(t: _Table | None, gate_safe: str) -> DecisionConfig:
 def _detection(t: _Table | None) -> DetectionConfig:
     if t is None:
         return DetectionConfig()
-    model = t.path("model", bundled_path(DEFAULT_DETECTOR))
+    model = t.existing_file("model", bundled_path(DEFAULT_DETECTOR))
     detection = DetectionConfig(
         min_length_cm=t.number("min_length_cm", 30.0, gt=0, le=500),
         motion_gate=t.boolean("motion_gate", True),

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fishgate.config import load_config
-from fishgate.errors import ExitStatus
+from fishgate.errors import ConfigError, ExitStatus, SourceError
 
+FRAME_WAIT_S = 10.0  # a camera that gives no frame this long cannot be aimed with
 STALE_INTERVALS = 3  # a status older than this many writes: the trap is not running
 
 
@@ -74,3 +75,90 @@ def register(sub: Any) -> None:
     _add_config(st)
     st.add_argument("--json", action="store_true", help="the status as JSON")
     st.set_defaults(func=cmd_status)
+
+    am = sub.add_parser(
+        "aim",
+        help="a PNG of the camera's view with the counting line, upstream, gate, scale and fish",
+        description="Grab frames from the configured source and draw what the config says about them: "
+        "the counting line, the upstream arrow, the gate side, a 10 cm scale bar from px_per_cm, and the "
+        "fish the detector finds with their estimated lengths.",
+    )
+    _add_config(am)
+    am.add_argument("--output", "-o", type=Path, default=Path("aim.png"), help="PNG to write (aim.png)")
+    am.add_argument("--frames", type=int, default=25, help="frames to read (the last is drawn; default 25)")
+    am.add_argument("--at", type=float, metavar="S", help="video files: start S seconds in")
+    am.set_defaults(func=cmd_aim)
+
+    ca = sub.add_parser(
+        "calibrate",
+        help="px_per_cm from two points a known length apart (prints the TOML line)",
+        description="Measure px_per_cm: pick on the aim picture the two ends of something of known "
+        "length lying along the chute (a ruler, a marked board), give their pixels and the length.",
+    )
+    ca.add_argument("--config", "-c", type=Path, help="site config: checks the points and compares")
+    ca.add_argument("--points", required=True, metavar="X1,Y1,X2,Y2", help="the two ends, in pixels")
+    ca.add_argument("--cm", type=float, required=True, help="the known length between them, in cm")
+    ca.set_defaults(func=cmd_calibrate)
+
+
+def cmd_aim(args: argparse.Namespace) -> int:
+    import cv2
+
+    from fishgate.aim import aim_picture, fish_seen, scale_advice
+    from fishgate.app import open_source
+    from fishgate.clock import MonotonicClock
+    from fishgate.sources.guard import read_frames
+    from fishgate.vision.gated import build_detector
+
+    config = load_config(args.config)
+    source = open_source(config, MonotonicClock())
+    try:
+        if args.at is not None:
+            seek = getattr(source, "seek", None)
+            if seek is None:
+                raise ConfigError("--at: only a video file can be started part-way; a camera shows now")
+            seek(round(args.at * source.fps))
+        frames = read_frames(source, args.frames, FRAME_WAIT_S)
+    finally:
+        source.close()
+    if not frames:
+        raise SourceError(f"{config.source.kind} source: no frame to aim with")
+    # every frame goes through the detector: the background model needs a few to learn the water
+    detector = build_detector(config, (source.width, source.height))
+    for frame in frames:
+        detections = detector.detect(frame.image, frame.t)
+    fish = fish_seen(detections, config.geometry.px_per_cm)
+    picture = aim_picture(frames[-1].image, config, fish)
+    if not cv2.imwrite(str(args.output), picture):
+        raise ConfigError(f"--output: cannot write a PNG to {args.output}")
+    g = config.geometry
+    print(f"wrote {args.output}: {source.width}x{source.height}, frame {frames[-1].index}")
+    print(
+        f"  counting line x = {g.counting_line_x:g}, upstream {g.upstream}, 10 cm = {10 * g.px_per_cm:.0f} px"
+    )
+    lengths = ", ".join(f"{f.length_cm:.0f} cm" if f.whole else "one at the edge" for f in fish)
+    lengths = lengths or "none (no fish in view?)"
+    print(f"  fish found: {lengths}")
+    advice = scale_advice(fish, g.px_per_cm)
+    if advice:
+        print(f"warning: {advice}")
+    return ExitStatus.OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from fishgate.aim import parse_points, px_per_cm_from
+
+    config = load_config(args.config) if args.config else None
+    size = None  # the points are checked against the frame when the config says its size
+    if config is not None:
+        width = config.geometry.frame_width or config.source.width
+        if width is not None and config.source.height is not None:
+            size = (width, config.source.height)
+    scale = px_per_cm_from(parse_points(args.points), args.cm, size)
+    distance = scale * args.cm
+    print(f"# {distance:.1f} px over {args.cm:g} cm; paste under [geometry]:")
+    print(f"px_per_cm = {scale:.3f}")
+    if config is not None:
+        now = config.geometry.px_per_cm
+        print(f"# the config has px_per_cm = {now:g} ({(now - scale) / scale:+.1%} from this measurement)")
+    return ExitStatus.OK

@@ -10,8 +10,6 @@ still run, so an operator at the river sees every problem at once.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,37 +66,19 @@ def check_models(config: SiteConfig) -> str:
 def check_source(config: SiteConfig) -> str:
     from fishgate.app import open_source
     from fishgate.sources.fit import check_fit
+    from fishgate.sources.guard import read_frames
 
     source = open_source(config, MonotonicClock())
-    got: queue.Queue[object] = queue.Queue()
-
-    def read() -> None:  # in a thread: a dead camera's read may never return
-        count = 0
-        try:
-            for _ in source:
-                count += 1
-                if count >= FRAMES:
-                    break
-            got.put(count)
-        except Exception as exc:
-            got.put(exc)
-
-    threading.Thread(target=read, daemon=True).start()
     try:
-        result = got.get(timeout=FRAME_WAIT_S)
-    except queue.Empty:
-        raise CheckFailed(
-            f"the camera opened but gave no frame in {FRAME_WAIT_S:.0f} s: check its cable, power and "
-            "[source] uri"
-        ) from None
+        frames = read_frames(source, FRAMES, FRAME_WAIT_S)
     finally:
         source.close()
-    if isinstance(result, Exception):
-        raise CheckFailed(f"reading frames failed: {result}")
-    if result == 0:
+    if not frames:
         raise CheckFailed("the source opened but has no frames (an empty video?)")
     check_fit(config, source.width, source.fps, config.source.kind)
-    return f"{config.source.kind}: {result} frames of {source.width}x{source.height} at {source.fps:g} fps"
+    return (
+        f"{config.source.kind}: {len(frames)} frames of {source.width}x{source.height} at {source.fps:g} fps"
+    )
 
 
 def check_storage(config: SiteConfig) -> str:

@@ -189,3 +189,29 @@ class GuardedSource:
                 return False
             self.clock.sleep(min(0.25, end - self.clock.now()))
         return not self.stop.is_set()
+
+
+def read_frames(source: FrameSource, count: int, wait_s: float) -> list[Frame]:
+    """Up to `count` frames, giving up after `wait_s` of wall time without one (a camera
+    that opened but delivers nothing); a read error is raised as SourceError."""
+    reader = _Reader(source)
+    frames: list[Frame] = []
+    try:
+        while len(frames) < count:
+            try:
+                item = reader.frames.get(timeout=wait_s)
+            except queue.Empty:
+                raise SourceError(
+                    f"the camera opened but gave no frame in {wait_s:.0f} s: check its cable, power and "
+                    "[source] uri"
+                ) from None
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise SourceError(f"reading frames failed: {item}") from item
+            assert isinstance(item, Frame)
+            frames.append(item)
+    finally:
+        reader.stop.set()
+        reader.thread.join(timeout=1.0)  # done reading before the caller closes the source
+    return frames

@@ -136,6 +136,7 @@ class Recording:
         self.lock.acquire()  # one trap per store (and per MQTT client id)
         try:
             self.store = PassageStore(config.storage.path, config.storage.snapshots)
+            self.store.set_meta(site=config.site.name, timezone=config.site.timezone)
         except BaseException:
             self.lock.release()
             raise

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from fishgate import __version__
 from fishgate.config import SiteConfig, bundled_path, load_config
@@ -62,6 +63,9 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="read this store file instead of the config's storage.path")
     parser.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
     parser.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last local day (included)")
+    parser.add_argument(
+        "--reviewed", action="store_true", help="species as reviewed (default: as the trap detected them)"
+    )
 
 
 def _log_for(truth: Path, logs: Path, count: int) -> Path:
@@ -139,37 +143,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     return ExitStatus.INTERRUPTED if stats.interrupted else ExitStatus.OK
 
 
-def _store(args: argparse.Namespace) -> PassageStore:
-    """The store a report reads: --db, else the site config's storage.path."""
+def _store(args: argparse.Namespace, read_only: bool = True) -> PassageStore:
+    """The store a report reads: --db, else the site config's storage.path. Checks the
+    report's day range first: a reversed one is an error, not an empty report."""
     from fishgate.store import PassageStore
 
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"--from {start} is after --to {end}: give the earlier day first")
     if args.db is not None:
-        return PassageStore(args.db, args.db.parent / "snapshots", read_only=True)
+        return PassageStore(args.db, args.db.parent / "snapshots", read_only=read_only, create=False)
     if args.config is None:
         raise ConfigError("give --config SITE.toml (its storage.path) or --db FILE")
     storage = load_config(args.config).storage
-    return PassageStore(storage.path, storage.snapshots, read_only=True)
+    return PassageStore(storage.path, storage.snapshots, read_only=read_only, create=False)
+
+
+def _site_zone(args: argparse.Namespace, store: PassageStore) -> ZoneInfo:
+    """The site's time zone: the config's, else the one the trap noted in the store, else UTC."""
+    if args.config is not None:
+        return ZoneInfo(load_config(args.config).site.timezone)
+    return ZoneInfo(store.meta().get("timezone", "UTC"))
+
+
+def _species_arg(name: str | None) -> str | None:
+    from fishgate.types import REVIEW_LABELS
+
+    if name is not None and name not in REVIEW_LABELS:
+        raise ConfigError(f"--species: unknown species {name!r}; known: {', '.join(REVIEW_LABELS)}")
+    return name
 
 
 def cmd_counts(args: argparse.Namespace) -> int:
     from fishgate.reports import counts_csv, format_counts
 
     with _store(args) as store:
-        rows = store.counts(args.start, args.end, by=args.by)
-    print(
-        counts_csv(rows, args.by) if args.csv else format_counts(rows, args.by, args.start, args.end), end=""
-    )
-    if not args.csv:
-        print()
+        rows = store.counts(args.start, args.end, by=args.by, reviewed=args.reviewed)
+    if args.csv:
+        print(counts_csv(rows, args.by), end="")
+    else:
+        print(format_counts(rows, args.by, args.start, args.end, reviewed=args.reviewed))
     return ExitStatus.OK
 
 
 def cmd_passages(args: argparse.Namespace) -> int:
     from fishgate.reports import format_passages
+    from fishgate.store import PassageFilter
 
+    species = _species_arg(args.species)
     with _store(args) as store:
+        where = PassageFilter(species=species, reviewed=args.reviewed)
         text = format_passages(
-            store.passages(args.start, args.end, args.species), store.snapshots, args.format
+            store.passages(args.start, args.end, where=where),
+            store.snapshots,
+            args.format,
+            _site_zone(args, store),
+            reviewed=args.reviewed,
         )
     if args.output:
         args.output.write_text(text, encoding="utf-8")

@@ -10,62 +10,86 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fishgate.store import CountRow, StoredPassage
 
 PASSAGE_COLUMNS = (
-    "id", "time", "day", "species", "confidence", "direction", "route", "length_cm",
-    "first_frame", "last_frame", "decision_frame", "flags", "model", "snapshot",
+    "id", "time", "local_time", "day", "species", "detected", "reviewed", "confidence", "direction",
+    "route", "length_cm", "first_frame", "last_frame", "decision_frame", "flags", "model", "snapshot",
 )  # fmt: skip
 
 
-def count_table(rows: Sequence[CountRow]) -> list[tuple[str, str, int, int]]:
-    """(period, species, upstream, downstream), one row per period and species."""
+COUNT_COLUMNS = ("species", "upstream", "to_river", "to_tank", "downstream")
+
+
+def count_table(rows: Sequence[CountRow]) -> list[tuple[str, str, int, int, int, int]]:
+    """(period, species, upstream, to_river, to_tank, downstream), one row per period and
+    species: of the fish that swam upstream, those passed on to the river and those the
+    gate removed to the tank (a fish with no gate command counts as passed on)."""
     pivot: dict[tuple[str, str], dict[str, int]] = {}
     for row in rows:
-        pivot.setdefault((row.period, row.species), {})[row.direction] = row.count
+        cell = pivot.setdefault((row.period, row.species), {})
+        key = row.direction if row.direction == "downstream" else f"to_{row.route or 'river'}"
+        cell[key] = cell.get(key, 0) + row.count
     return [
-        (period, species, c.get("upstream", 0), c.get("downstream", 0))
+        (period, species, c.get("to_river", 0) + c.get("to_tank", 0), c.get("to_river", 0),
+         c.get("to_tank", 0), c.get("downstream", 0))
         for (period, species), c in sorted(pivot.items())
-    ]
+    ]  # fmt: skip
 
 
-def format_counts(rows: Sequence[CountRow], by: str, start: date | None, end: date | None) -> str:
+def format_counts(
+    rows: Sequence[CountRow], by: str, start: date | None, end: date | None, reviewed: bool = False
+) -> str:
     table = count_table(rows)
-    span = f"{start or 'first'} .. {end or 'last'}"
+    span = f"{start or 'first'} .. {end or 'last'}, {'as reviewed' if reviewed else 'as detected'}"
     if not table:
         return f"no passages stored for {span}"
-    head = f"{by:<14}{'species':<18}{'upstream':>9}{'downstream':>11}{'total':>7}"
+    head = f"{by:<14}{'species':<18}{'upstream':>9}{'to river':>9}{'to tank':>9}{'downstream':>11}"
+    head += f"{'total':>7}"
     lines = [head, "-" * len(head)]
-    lines += [f"{p:<14}{s:<18}{u:>9}{d:>11}{u + d:>7}" for p, s, u, d in table]
+
+    def line(period: str, species: str, counts: Sequence[int]) -> str:
+        u, river, tank, d = counts
+        return f"{period:<14}{species:<18}{u:>9}{river:>9}{tank:>9}{d:>11}{u + d:>7}"
+
+    counts = [(period, species, (u, river, tank, d)) for period, species, u, river, tank, d in table]
+    lines += [line(p, s, c) for p, s, c in counts]
     lines.append("-" * len(head))
-    species = sorted({s for _, s, _, _ in table})
-    for name in species:
-        u = sum(r[2] for r in table if r[1] == name)
-        d = sum(r[3] for r in table if r[1] == name)
-        lines.append(f"{'total':<14}{name:<18}{u:>9}{d:>11}{u + d:>7}")
-    u, d = sum(r[2] for r in table), sum(r[3] for r in table)
-    lines.append(f"{'total':<14}{'all':<18}{u:>9}{d:>11}{u + d:>7}   ({span})")
+
+    def summed(rows: list[tuple[int, int, int, int]]) -> list[int]:
+        return [sum(column) for column in zip(*rows, strict=True)]
+
+    for name in sorted({species for _, species, _ in counts}):
+        lines.append(line("total", name, summed([c for _, s, c in counts if s == name])))
+    lines.append(line("total", "all", summed([c for _, _, c in counts])) + f"   ({span})")
     return "\n".join(lines)
 
 
 def counts_csv(rows: Sequence[CountRow], by: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([by, "species", "upstream", "downstream"])
+    writer.writerow([by, *COUNT_COLUMNS])
     writer.writerows(count_table(rows))
     return out.getvalue()
 
 
-def passage_row(stored: StoredPassage, snapshots: Path) -> dict[str, object]:
+def passage_row(
+    stored: StoredPassage, snapshots: Path, zone: ZoneInfo | None = None, reviewed: bool = False
+) -> dict[str, object]:
+    """A passage for export: `time` in UTC, `local_time` at the site (with its offset)."""
     p, extra = stored.passage, dict(stored.passage.extra)
     return {
         "id": p.id,
         "time": stored.time.isoformat(timespec="seconds"),
+        "local_time": stored.time.astimezone(zone).isoformat(timespec="seconds") if zone else None,
         "day": stored.day.isoformat(),
-        "species": p.species,
+        "species": stored.label(reviewed),
+        "detected": p.species,
+        "reviewed": stored.reviewed_as,
         "confidence": p.confidence,
         "direction": p.direction,
         "route": p.route,
@@ -79,8 +103,16 @@ def passage_row(stored: StoredPassage, snapshots: Path) -> dict[str, object]:
     }
 
 
-def format_passages(passages: Sequence[StoredPassage], snapshots: Path, fmt: str) -> str:
-    rows = [passage_row(s, snapshots) for s in passages]
+def format_passages(
+    passages: Sequence[StoredPassage],
+    snapshots: Path,
+    fmt: str,
+    zone: ZoneInfo | None = None,
+    reviewed: bool = False,
+) -> str:
+    """Table (local times with the zone, as counts use local days), CSV or JSON Lines (UTC
+    `time`, and `local_time` with its offset)."""
+    rows = [passage_row(s, snapshots, zone, reviewed) for s in passages]
     if fmt == "jsonl":
         return "".join(json.dumps(r) + "\n" for r in rows)
     if fmt == "csv":
@@ -92,13 +124,16 @@ def format_passages(passages: Sequence[StoredPassage], snapshots: Path, fmt: str
     if not rows:
         return "no passages stored for that range\n"
     width = max(len(str(r["id"])) for r in rows) + 2
-    head = f"{'time':<26}{'species':<17}{'conf':>5}  {'direction':<11}{'route':<6}{'cm':>4}  "
+    head = f"{'local time':<26}{'species':<17}{'conf':>5}  {'direction':<11}{'route':<6}{'cm':>4}  "
     head += f"{'id':<{width}}snapshot"
     lines = [head]
-    for r in rows:
+    for stored, r in zip(passages, rows, strict=True):
         cm = "-" if r["length_cm"] is None else f"{r['length_cm']:.0f}"
+        when = stored.time.astimezone(zone or UTC).strftime("%Y-%m-%d %H:%M:%S %Z")
+        mark = "*" if reviewed and stored.reviewed_as is not None else ""  # a reviewer's label
+        species = f"{r['species']}{mark}"
         lines.append(
-            f"{r['time']!s:<26}{r['species']!s:<17}{r['confidence']:>5.2f}  {r['direction']!s:<11}"
+            f"{when:<26}{species:<17}{r['confidence']:>5.2f}  {r['direction']!s:<11}"
             f"{r['route'] or '-':<6}{cm:>4}  {r['id']!s:<{width}}{r['snapshot'] or '-'}"
         )
     return "\n".join(lines) + f"\n{len(rows)} passages\n"

@@ -63,8 +63,29 @@ MIGRATIONS: tuple[str, ...] = (
         created TEXT NOT NULL
     );
     """,
+    # 1 -> 2: reviews. A correction is a new row, never an edit: the detected label stays
+    # in passages, and a passage's reviewed label is its latest review's new_label.
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        passage_id TEXT NOT NULL REFERENCES passages (id),
+        old_label TEXT NOT NULL,           -- the label the reviewer saw
+        new_label TEXT NOT NULL,           -- a species, 'unknown' or 'not_fish'
+        reviewer TEXT NOT NULL,
+        time TEXT NOT NULL                 -- UTC, ISO 8601
+    );
+    CREATE INDEX reviews_by_passage ON reviews (passage_id, id);
+    CREATE TABLE meta (                    -- what a reader of a copy needs: site, timezone
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# a passage's label as reviewed: its latest review's, else what the trap detected
+_LATEST_REVIEW = (
+    "(SELECT new_label FROM reviews r WHERE r.passage_id = passages.id ORDER BY r.id DESC LIMIT 1)"
+)
 log = logging.getLogger(__name__)
 SNAPSHOT_QUALITY = 90  # JPEG quality of the fish pictures biologists look at
 
@@ -100,6 +121,11 @@ class StoredPassage:
     hour: int
     model_version: str
     snapshot: str | None  # relative to the snapshot folder
+    reviewed_as: str | None = None  # the latest review's label; None: never reviewed
+
+    def label(self, reviewed: bool) -> str:
+        """The species as the trap detected it, or as reviewed (the detection if never reviewed)."""
+        return self.reviewed_as if reviewed and self.reviewed_as is not None else self.passage.species
 
     def to_record(self) -> dict[str, Any]:
         record = self.passage.to_record()
@@ -114,6 +140,32 @@ class CountRow:
     species: str
     direction: str
     count: int
+    route: str | None = None  # upstream fish: where the gate sent them (river or tank)
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    passage_id: str
+    old_label: str
+    new_label: str
+    reviewer: str
+    time: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class PassageFilter:
+    """What a biologist narrows the passage list to (every field optional)."""
+
+    species: str | None = None  # as detected, or as reviewed with `reviewed`
+    direction: str | None = None
+    flag: str | None = None  # passages carrying this flag
+    below: float | None = None  # confidence below this
+    unreviewed: bool = False
+    reviewed: bool = False  # species means the reviewed label
+    least_confident_first: bool = False
+    limit: int | None = None
+    offset: int = 0
 
 
 class PassageStore:
@@ -302,6 +354,63 @@ class PassageStore:
             return None
         return name
 
+    def review(
+        self,
+        passage_id: str,
+        new_label: str,
+        reviewer: str,
+        time: datetime,
+        messages: Callable[[Review, str], Sequence[OutboxMessage]] = lambda review, site: (),
+    ) -> Review:
+        """Store a reviewer's label for a passage (confirming is a review with the same
+        label), and its outbox messages, in one transaction. Returns the review."""
+        from fishgate.types import REVIEW_LABELS
+
+        if new_label not in REVIEW_LABELS:
+            raise ValueError(f"label: expected one of {', '.join(REVIEW_LABELS)}, got {new_label!r}")
+        if not reviewer.strip():
+            raise ValueError("reviewer: a name is needed (reviews are signed)")
+        with self._transaction():
+            row = self._db.execute(
+                f"SELECT species, site, {_LATEST_REVIEW} FROM passages WHERE id = ?", (passage_id,)
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"no passage {passage_id!r} in {self.path}")
+            old_label = row[2] if row[2] is not None else row[0]
+            cursor = self._db.execute(
+                "INSERT INTO reviews (passage_id, old_label, new_label, reviewer, time) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (passage_id, old_label, new_label, reviewer.strip(), time.astimezone(UTC).isoformat()),
+            )
+            assert cursor.lastrowid is not None
+            review = Review(cursor.lastrowid, passage_id, old_label, new_label, reviewer.strip(), time)
+            now = datetime.now(UTC).isoformat()
+            self._db.executemany(
+                "INSERT INTO outbox (topic, payload, retain, created) VALUES (?, ?, ?, ?)",
+                [(m.topic, m.payload, int(m.retain), now) for m in messages(review, row[1])],
+            )
+        return review
+
+    def set_meta(self, **values: str) -> None:
+        """Facts about the store's site (name, timezone), for readers of a copy without its config."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                list(values.items()),
+            )
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def reviews(self, passage_id: str | None = None) -> list[Review]:
+        """Reviews, oldest first (of one passage, or all)."""
+        sql = "SELECT id, passage_id, old_label, new_label, reviewer, time FROM reviews"
+        params: tuple[Any, ...] = ()
+        if passage_id is not None:
+            sql, params = sql + " WHERE passage_id = ?", (passage_id,)
+        rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
+        return [Review(i, p, o, n, r, datetime.fromisoformat(t)) for i, p, o, n, r, t in rows]
+
     def ack(self, seqs: Sequence[int]) -> None:
         """The broker has the messages: they leave the outbox."""
         if seqs:
@@ -321,25 +430,53 @@ class PassageStore:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
     def passages(
-        self, start: date | None = None, end: date | None = None, species: str | None = None
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        species: str | None = None,
+        where: PassageFilter | None = None,
     ) -> list[StoredPassage]:
-        """Passages of local days start..end (both included), oldest first."""
-        where, params = _day_range(start, end)
-        if species:
-            where.append("species = ?")
-            params.append(species)
-        sql = f"SELECT {_PASSAGE_COLUMNS} FROM passages"
-        sql += f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._db.execute(sql + " ORDER BY time, rowid", params).fetchall()
-        return [_stored(row) for row in rows]
+        """Passages of local days start..end (both included), oldest first (or as `where` says)."""
+        f = where or PassageFilter(species=species)
+        clauses, params = _day_range(start, end)
+        label = f"COALESCE({_LATEST_REVIEW}, species)" if f.reviewed else "species"
+        for sql, value in (
+            (f"{label} = ?", f.species),
+            ("direction = ?", f.direction),
+            ("confidence < ?", f.below),
+            ("EXISTS (SELECT 1 FROM json_each(extra, '$.flags') WHERE value = ?)", f.flag),
+        ):
+            if value is not None:
+                clauses.append(sql)
+                params.append(value)
+        if f.unreviewed:
+            clauses.append("NOT EXISTS (SELECT 1 FROM reviews r WHERE r.passage_id = passages.id)")
+        sql = f"SELECT {_PASSAGE_COLUMNS}, {_LATEST_REVIEW} FROM passages"
+        sql += f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql += " ORDER BY confidence, time, rowid" if f.least_confident_first else " ORDER BY time, rowid"
+        if f.limit is not None:
+            sql += f" LIMIT {int(f.limit)} OFFSET {int(f.offset)}"
+        return [_stored(row) for row in self._db.execute(sql, params).fetchall()]
 
-    def counts(self, start: date | None = None, end: date | None = None, by: str = "day") -> list[CountRow]:
-        """Passages per day (or hour) x species x direction for local days start..end."""
+    def passage(self, passage_id: str) -> StoredPassage | None:
+        row = self._db.execute(
+            f"SELECT {_PASSAGE_COLUMNS}, {_LATEST_REVIEW} FROM passages WHERE id = ?", (passage_id,)
+        ).fetchone()
+        return None if row is None else _stored(row)
+
+    def counts(
+        self, start: date | None = None, end: date | None = None, by: str = "day", reviewed: bool = False
+    ) -> list[CountRow]:
+        """Passages per day (or hour) x species x direction x route for local days start..end.
+        `reviewed`: by the reviewed label, without what reviewers said is not a fish."""
         period = {"day": "day", "hour": "day || ' ' || printf('%02d', hour)"}[by]
-        where, params = _day_range(start, end)
-        sql = f"SELECT {period} AS period, species, direction, COUNT(*) FROM passages"
-        sql += f" WHERE {' AND '.join(where)}" if where else ""
-        sql += " GROUP BY period, species, direction ORDER BY period, species, direction"
+        label = f"COALESCE({_LATEST_REVIEW}, species)" if reviewed else "species"
+        clauses, params = _day_range(start, end)
+        sql = f"SELECT period, label, direction, COUNT(*), route FROM (SELECT {period} AS period, "
+        sql += f"{label} AS label, direction, route FROM passages"
+        sql += f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql += ")" + (" WHERE label != 'not_fish'" if reviewed else "")
+        sql += " GROUP BY period, label, direction, route ORDER BY period, label, direction, route"
         return [CountRow(*row) for row in self._db.execute(sql, params).fetchall()]
 
     def totals(self, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
@@ -383,7 +520,7 @@ def _day_range(start: date | None, end: date | None) -> tuple[list[str], list[An
 
 def _stored(row: tuple[Any, ...]) -> StoredPassage:
     (pid, site, time, day, hour, species, confidence, direction, route, first, last, decided,
-     length, model, snapshot, extra) = row  # fmt: skip
+     length, model, snapshot, extra, reviewed_as) = row  # fmt: skip
     passage = Passage(
         id=pid,
         species=species,
@@ -397,7 +534,14 @@ def _stored(row: tuple[Any, ...]) -> StoredPassage:
         extra=tuple(json.loads(extra).items()),
     )
     return StoredPassage(
-        passage, site, datetime.fromisoformat(time), date.fromisoformat(day), hour, model, snapshot
+        passage,
+        site,
+        datetime.fromisoformat(time),
+        date.fromisoformat(day),
+        hour,
+        model,
+        snapshot,
+        reviewed_as,
     )
 
 

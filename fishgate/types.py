@@ -18,6 +18,8 @@ SPECIES: tuple[str, ...] = get_args(Species)
 INVASIVE: frozenset[str] = frozenset({"pink_salmon", "farmed_salmon"})
 NATIVE: frozenset[str] = frozenset(SPECIES) - INVASIVE
 UNKNOWN = "unknown"
+NOT_FISH = "not_fish"  # a reviewer's label: a leaf, a stick, a shadow; left out of counts
+REVIEW_LABELS: tuple[str, ...] = (*get_args(Species), UNKNOWN, NOT_FISH)
 
 Direction = Literal["upstream", "downstream"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from fishgate.store import StoredPassage
+from fishgate.store import OutboxMessage, Review, StoredPassage
 from fishgate.types import SPECIES, UNKNOWN
 
 PAYLOAD_VERSION = 1
@@ -47,6 +47,10 @@ class Topics:
         return self.of("passage")
 
     @property
+    def review(self) -> str:
+        return self.of(REVIEW_SUFFIX)
+
+    @property
     def counts_today(self) -> str:
         return self.of("counts/today")
 
@@ -72,6 +76,7 @@ class Topics:
 
 
 PASSAGE_SUFFIX = "passage"  # the outbox stores topics below the site's root
+REVIEW_SUFFIX = "review"
 
 
 def _dump(payload: Mapping[str, Any]) -> str:
@@ -81,6 +86,27 @@ def _dump(payload: Mapping[str, Any]) -> str:
 def passage_payload(stored: StoredPassage) -> str:
     """One passage: the EVALUATION.md fields plus site, time, model version and snapshot."""
     return _dump(stored.to_record())
+
+
+def review_payload(review: Review, site: str) -> str:
+    """A reviewer's label for a passage: the correction (or confirmation) a biologist signed."""
+    return _dump(
+        {
+            "event": "review",
+            "review": review.id,
+            "passage": review.passage_id,
+            "old": review.old_label,
+            "new": review.new_label,
+            "reviewer": review.reviewer,
+            "site": site,
+            "time": review.time.isoformat(timespec="seconds"),
+        }
+    )
+
+
+def review_messages(review: Review, site: str) -> list[OutboxMessage]:
+    """The outbox messages of one review (written in its transaction)."""
+    return [OutboxMessage(REVIEW_SUFFIX, review_payload(review, site))]
 
 
 def counts_payload(

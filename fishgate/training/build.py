@@ -1,5 +1,8 @@
 """Rebuild the species model end to end: footage -> crops -> training -> ONNX -> INT8 -> card.
 
+Crops come from annotated clips, from ImageFolders of single-fish pictures (such as
+`fishgate export-training` writes from a site's reviewed snapshots), or both.
+
 Needs the `[train]` extra (torch, onnx). Every step prints what it does; the final
 report is measured with the INT8 model through the same runtime the trap uses.
 """
@@ -17,11 +20,19 @@ import numpy as np
 
 from fishgate.errors import AnnotationError
 from fishgate.training.card import write_card
-from fishgate.training.dataset import CropSet, clip_crops, concat, sha256_of, split_by_track
+from fishgate.training.dataset import (
+    CropSet,
+    clip_crops,
+    concat,
+    image_folder_crops,
+    sha256_of,
+    split_by_track,
+)
 from fishgate.training.report import format_report, validation_report
 from fishgate.types import SPECIES
 from fishgate.vision.classifier import SpeciesClassifier
-from fishgate.vision.crops import DEFAULT_CROP_SIZE
+from fishgate.vision.crops import CROP_MARGIN, DEFAULT_CROP_SIZE
+from fishgate.vision.snapshot import SNAPSHOT_MARGIN
 
 CROP_SIZE = DEFAULT_CROP_SIZE
 
@@ -42,6 +53,9 @@ class BuildPlan:
     calibration_crops: int = 600
     crop_size: tuple[int, int] = CROP_SIZE
     extra_card: dict[str, Any] = field(default_factory=dict)
+    # ImageFolders (SPECIES/NAME.jpg) added to the training crops, e.g. export-training's
+    image_folders: tuple[Path, ...] = ()
+    image_margin: float = SNAPSHOT_MARGIN  # of the fish's box around it in those pictures
 
 
 def find_clips(folder: Path, pattern: str) -> tuple[tuple[Path, Path], ...]:
@@ -104,6 +118,28 @@ def _synthetic(plan: BuildPlan) -> CropSet | None:
     return collect(clips, plan.train_stride, plan.cache_dir, "synthetic", plan.crop_size)
 
 
+def image_folders(plan: BuildPlan) -> tuple[list[CropSet], list[dict[str, Any]]]:
+    """The crops of the plan's ImageFolders, and what the card records of each."""
+    sets, records = [], []
+    for folder in plan.image_folders:
+        crops = image_folder_crops(folder, size=plan.crop_size, margin=plan.image_margin)
+        counts = {k: v for k, v in crops.class_counts().items() if v}
+        print(f"  images: {folder}: {len(crops)} pictures {counts}")
+        sets.append(crops)
+        records.append(
+            {
+                "path": str(folder),
+                "sha256": crops.sources[0].sha256,
+                "digest_of": "sorted lines 'LABEL/FILE SHA256' (manifest.csv: file, sha256)",
+                "pictures": len(crops),
+                "per_label": counts,
+                "margin": plan.image_margin,
+                "recut_with_crop_margin": CROP_MARGIN if plan.image_margin > CROP_MARGIN else None,
+            }
+        )
+    return sets, records
+
+
 def _write_card(model: Path, plan: BuildPlan, record: dict[str, Any], unknown_below: float) -> Path:
     from fishgate.training.export import draft_card
 
@@ -121,7 +157,15 @@ def build(plan: BuildPlan) -> dict[str, Any]:
     started = time.monotonic()
     print("1/5 crops")
     width, height = plan.crop_size
-    train_set = collect(plan.train_clips, plan.train_stride, plan.cache_dir, "train", plan.crop_size)
+    folder_sets, folder_records = image_folders(plan)
+    clip_set = (
+        [collect(plan.train_clips, plan.train_stride, plan.cache_dir, "train", plan.crop_size)]
+        if plan.train_clips
+        else []
+    )
+    if not clip_set and not folder_sets:
+        raise AnnotationError("nothing to train on: give annotated clips or a folder of pictures")
+    train_set = concat(clip_set + folder_sets)
     if plan.val_clips:
         val_set = collect(plan.val_clips, 1, plan.cache_dir, "validation", plan.crop_size)
     else:
@@ -156,6 +200,7 @@ def build(plan: BuildPlan) -> dict[str, Any]:
             "crops_per_class": full_train.class_counts(),
             "files": [asdict(s) for s in full_train.sources],
             "synthetic_seconds_per_scenario": plan.synthetic_seconds,
+            "image_folders": folder_records,
             "torch": torch.__version__,
         },
     }

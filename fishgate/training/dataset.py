@@ -1,9 +1,11 @@
-"""Species crops from annotated footage (video + CVAT for video 1.1), for training.
+"""Species crops for training: from annotated footage (video + CVAT for video 1.1), or
+from an ImageFolder of pictures of single fish (`SPECIES/NAME.jpg`, as
+`fishgate export-training` writes the store's reviewed snapshots).
 
 A crop is skipped when the fish is cut by the frame edge, marked occluded, or
 overlapped by another fish: such crops show part of a fish, or two, and teach the
 model the wrong thing. Splits are per track so no fish is in both training and
-validation.
+validation; each picture of a folder is a track of its own.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fishgate.cvat import Annotation, TrackBox, read_cvat
 from fishgate.errors import AnnotationError
 from fishgate.sources.replay import ReplaySource
-from fishgate.types import SPECIES
-from fishgate.vision.crops import crop_fish
+from fishgate.types import NOT_FISH, SPECIES, UNKNOWN, Box
+from fishgate.vision.crops import CROP_MARGIN, crop_fish
+from fishgate.vision.snapshot import SNAPSHOT_MARGIN
 
 # Boxes narrower than this show too little of a fish to name it.
 MIN_BOX_WIDTH_PX = 24
 # A box sharing more than this fraction of its area with another fish is "overlapped".
 MAX_OVERLAP = 0.05
+# Pictures an ImageFolder may hold (others, such as a manifest or notes, are passed over).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def sha256_of(path: Path) -> str:
@@ -200,3 +206,91 @@ def split_by_track(crops: CropSet, val_fraction: float, seed: int = 0) -> tuple[
     val_keys = set(keys[: max(1, round(val_fraction * len(keys)))])
     is_val = np.array([k in val_keys for k in crops.track_keys], dtype=bool)
     return crops.subset(~is_val), crops.subset(is_val)
+
+
+def folder_digest(pictures: Iterable[tuple[str, str]]) -> str:
+    """One sha256 for a folder of pictures: over the sorted lines "LABEL/FILE SHA256" of
+    its (path relative to the folder, sha256) pairs. An export's manifest.csv lists the
+    same pairs (columns file and sha256), so the figure can be checked against it."""
+    digest = hashlib.sha256()
+    for rel, sha in sorted(pictures):
+        digest.update(f"{rel} {sha}\n".encode())
+    return digest.hexdigest()
+
+
+def recut(
+    image: np.ndarray, size: tuple[int, int], margin: float, crop_margin: float = CROP_MARGIN
+) -> np.ndarray:
+    """The crop the classifier would cut from a picture of one fish that shows `margin` of
+    the fish's box around it on every side (a snapshot: SNAPSHOT_MARGIN).
+
+    The box is taken as the picture's centre, 1 / (1 + 2 margin) of its width and height,
+    and cut with `crop_margin` and resized by `crop_fish`, as training and the trap cut
+    theirs. A picture with no more margin than `crop_margin` is resized whole. Where a
+    snapshot's margin met the frame edge the box is not centred, and the crop is off by up
+    to that margin (at worst about a tenth of the fish cut off on that side).
+    """
+    width, height = size
+    if margin <= crop_margin:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    h, w = image.shape[:2]
+    fx, fy = w * margin / (1 + 2 * margin), h * margin / (1 + 2 * margin)
+    return crop_fish(image, Box(fx, fy, w - fx, h - fy), width, height, crop_margin)
+
+
+def image_folder_crops(
+    folder: Path,
+    *,
+    size: tuple[int, int],
+    labels: Sequence[str] = SPECIES,
+    margin: float = SNAPSHOT_MARGIN,
+) -> CropSet:
+    """Crops of every picture in an ImageFolder: FOLDER/LABEL/**/NAME.jpg (or .png, .bmp),
+    one fish per picture, LABEL one of `labels`; re-cut as `recut` says. Each picture is a
+    track of its own; the set's one source is the folder, with `folder_digest`."""
+    if not folder.is_dir():
+        raise AnnotationError(f"{folder}: no such folder of pictures (expected FOLDER/SPECIES/NAME.jpg)")
+    if not 0 <= margin <= 0.5:
+        raise AnnotationError(f"{folder}: margin must be in [0, 0.5], got {margin}")
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    loose = [p.name for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if loose:
+        raise AnnotationError(
+            f"{folder}: pictures must lie in a folder named after their species, found {loose[0]} at the top"
+        )
+    classes = [p for p in entries if p.is_dir()]
+    unknown = [p.name for p in classes if p.name not in labels]
+    if unknown:
+        hint = (
+            f" ({UNKNOWN} and {NOT_FISH} cannot be trained on)" if {UNKNOWN, NOT_FISH} & set(unknown) else ""
+        )
+        raise AnnotationError(
+            f"{folder}: folders {unknown} are not species of the model{hint}; "
+            f"expected folders named {', '.join(labels)}"
+        )
+    images, ys, keys, pictures = [], [], [], []
+    for label_dir in classes:
+        files = sorted(p for p in label_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in files:
+            parts = path.relative_to(folder).parts
+            if any(part.startswith(".") for part in parts):
+                continue
+            rel = "/".join(parts)
+            data = path.read_bytes()
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if image is None:
+                raise AnnotationError(f"{path}: cannot read this picture (not a JPEG/PNG/BMP file?)")
+            images.append(recut(image, size, margin))
+            ys.append(labels.index(label_dir.name))
+            keys.append(f"{folder.name}:{rel}")
+            pictures.append((rel, hashlib.sha256(data).hexdigest()))
+    if not images:
+        raise AnnotationError(f"{folder}: no pictures in FOLDER/SPECIES/ (expected .jpg, .png or .bmp)")
+    return CropSet(
+        np.stack(images),
+        np.array(ys, dtype=np.int64),
+        tuple(labels),
+        np.array(keys, dtype=str),
+        np.zeros(len(images), dtype=np.int64),
+        (SourceFile(f"{folder.name}/", folder_digest(pictures)),),
+    )

@@ -84,8 +84,9 @@ def test_gate_goes_safe_after_an_exception_in_a_stage(factory: MockFactory, conf
     parts, gate = _parts(factory, StageThatFails(10, boom))
     with pytest.raises(ZeroDivisionError):
         run_trap(config, parts, None)
-    assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
-    assert gate.route == "tank"
+    pulses = _pulses(factory)
+    assert pulses[-2] == pytest.approx(SAFE_DUTY) and pulses[-1] == 0  # at safe, then released
+    assert gate.route == "tank" and [m.reason for m in gate.moves][-1] == "close"
 
 
 class CameraThatDies(SyntheticSource):
@@ -100,8 +101,9 @@ def test_gate_goes_safe_when_the_camera_disappears(factory: MockFactory, config:
     parts, gate = _parts(factory, StageThatFails(-1, lambda: None), source=CameraThatDies(frames=100))
     with pytest.raises(SourceError, match="stopped delivering"):
         run_trap(config, parts, None)
-    assert _pulses(factory)[-2] == pytest.approx(SAFE_DUTY)
-    assert gate.route == "tank"
+    pulses = _pulses(factory)
+    assert pulses[-2] == pytest.approx(SAFE_DUTY) and pulses[-1] == 0  # at safe, then released
+    assert gate.route == "tank" and [m.reason for m in gate.moves][-1] == "close"
 
 
 def test_gate_goes_safe_when_the_store_cannot_be_opened(factory: MockFactory, config: SiteConfig) -> None:

@@ -13,6 +13,7 @@ import pytest
 from fishgate.cli import main
 from fishgate.config import bundled_path
 from fishgate.errors import ModelError
+from fishgate.training.dataset import CropSet
 from fishgate.types import SPECIES, UNKNOWN, Box
 from fishgate.vision.classifier import SpeciesClassifier, load_card, preprocess
 from fishgate.vision.onnx_model import file_sha256
@@ -38,17 +39,24 @@ def _edit_card(model: Path, edit) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_bundled_models_are_small_and_match_their_cards() -> None:
+    import onnx
+
     for model in (MODEL, FP32):
         card = load_card(model.with_suffix(".json"))
         assert card.sha256 == file_sha256(model)
         assert card.labels == SPECIES
         assert model.stat().st_size <= 3 * 1024 * 1024
+    # the file itself, not its card, says which is quantised
+    ops = {m: {n.op_type for n in onnx.load(str(m)).graph.node} for m in (MODEL, FP32)}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops[MODEL]
+    assert not {"QuantizeLinear", "DequantizeLinear"} & ops[FP32]
     card = json.loads(MODEL.with_suffix(".json").read_text())
-    assert card["precision"] == "int8"
     validation = card["validation"]
-    assert validation["int8_fp32_top1_agreement"] >= 0.99
     assert set(validation["per_class"]) == set(SPECIES)
-    assert all(f["name"].endswith("-02.mp4") or f["name"].endswith("-02.xml") for f in validation["files"])
+    # measured on held-out clips: none of them was trained on
+    validated = {f["name"] for f in validation["files"]}
+    assert all(name.endswith(("-02.mp4", "-02.xml")) for name in validated)
+    assert validated.isdisjoint(f["name"] for f in card["training"]["files"])
 
 
 def test_batches_give_one_score_per_crop_and_probabilities_sum_to_one() -> None:
@@ -212,20 +220,35 @@ def _accuracy(crops) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     return report["crop_accuracy"], report["track_accuracy"]
 
 
-def test_bundled_model_names_unseen_generated_fish(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def unseen_crops(tmp_path_factory: pytest.TempPathFactory) -> CropSet:
+    """Crops of fish in two freshly generated clips no model was trained on."""
     from fishgate.synth import SceneSpec, write_clip
     from fishgate.training.dataset import clip_crops, concat
 
     card = load_card(MODEL.with_suffix(".json"))
+    folder = tmp_path_factory.mktemp("unseen")
     sets = []
     for scenario, seed in (("natives", 77), ("invasion", 78)):
-        clip = write_clip(SceneSpec(scenario, seconds=20, seed=seed), tmp_path / scenario)
+        clip = write_clip(SceneSpec(scenario, seconds=20, seed=seed), folder / scenario)
         sets.append(clip_crops(clip.video, clip.annotations, size=(card.width, card.height), stride=4))
-    crops = concat(sets)
-    assert len(set(crops.labels.tolist())) >= 4
-    crop_accuracy, track_accuracy = _accuracy(crops)
+    return concat(sets)
+
+
+def test_bundled_model_names_unseen_generated_fish(unseen_crops: CropSet) -> None:
+    assert len(set(unseen_crops.labels.tolist())) >= 4
+    crop_accuracy, track_accuracy = _accuracy(unseen_crops)
     assert crop_accuracy >= 0.95
     assert track_accuracy == 1.0
+
+
+def test_the_int8_model_answers_as_the_fp32_model_does(unseen_crops: CropSet) -> None:
+    """Quantising changed almost no answer: measured here on unseen fish (the card claims
+    at least 0.99 top-1 agreement on its held-out clips)."""
+    int8 = SpeciesClassifier(MODEL).probabilities(unseen_crops.images).argmax(1)
+    fp32 = SpeciesClassifier(FP32).probabilities(unseen_crops.images).argmax(1)
+    assert len(int8) >= 100
+    assert float(np.mean(int8 == fp32)) >= 0.99
 
 
 @pytest.mark.footage

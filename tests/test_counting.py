@@ -120,8 +120,16 @@ def test_the_closeup_generator_writes_what_its_manifest_counts(tmp_path: Path) -
     tracks = annotation.visible_tracks()
     directions = [t.direction for t in tracks]
     assert data["counts"] == {d: directions.count(d) for d in ("upstream", "downstream")}
-    shares = [f["length_share"] for f in data["fish"]]
-    assert min(shares) >= 0.4 and max(shares) <= 1.2
+    # each fish's length as the manifest gives it is what its boxes show: never more, nearly
+    # all of it at its widest (all the frame for a fish longer than the picture is wide)
+    boxes = {t.id: [kb.box for kb in t.keyboxes if not kb.outside] for t in annotation.tracks}
+    for fish in data["fish"]:
+        widest = max(b.x2 - b.x1 for b in boxes[fish["track_id"]]) / annotation.width
+        whole = min(fish["length_share"], 1.0)
+        assert 0.8 * whole < widest <= whole + 0.001, (fish, widest)
+    assert any(f["length_share"] > 1.0 for f in data["fish"]), (
+        "the seed should give a fish longer than the frame"
+    )
     assert {t.label for t in tracks} <= {"Pink", "Coho", "Sockeye", "Chum", "Chinook", "Steelhead"}
     # boxes are drawn every 2-5 frames and interpolated between
     gaps = [

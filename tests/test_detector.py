@@ -83,10 +83,14 @@ def test_a_cloud_passing_over_an_empty_chute_gives_no_detections() -> None:
         assert detector.detect(cv2.convertScaleAbs(image, alpha=gain), i / FPS) == []
 
 
-def _still_fish_clip(hold_s: float) -> tuple[list[np.ndarray], list[Box]]:
-    """A fish swims in from the left, then holds station mid-picture for `hold_s`."""
+def _still_fish_clip(hold_s: float, opacity: float = 1.0) -> tuple[list[np.ndarray], list[Box]]:
+    """A fish swims in from the left, then holds station mid-picture for `hold_s`; drawn
+    at `opacity` (below 1, a fainter fish, as through murky water)."""
     renderer = _empty_chute()
     sprite, alpha = render_fish("atlantic_salmon", 150.0, rng=np.random.default_rng(2))
+    cols = np.flatnonzero(alpha.max(axis=0) > 0.5)  # the box of the fish as drawn at full opacity
+    rows = np.flatnonzero(alpha.max(axis=1) > 0.5)
+    alpha = alpha * np.float32(opacity)
     sh, sw = alpha.shape
     y = 150
     stop_x = 240
@@ -102,8 +106,6 @@ def _still_fish_clip(hold_s: float) -> tuple[list[np.ndarray], list[Box]]:
             region = image[y : y + sh, x0:x1]
             region[:] = region * (1 - a) + sprite[:, x0 - x : x1 - x] * a
         frames.append(np.clip(image, 0, 255).astype(np.uint8))
-        cols = np.flatnonzero(alpha.max(axis=0) > 0.5)
-        rows = np.flatnonzero(alpha.max(axis=1) > 0.5)
         x1, x2 = max(0, x + int(cols[0])), min(W, x + int(cols[-1]) + 1)
         boxes.append(Box(float(x1), float(y + rows[0]), float(x2), float(y + rows[-1] + 1)))
     return frames, boxes
@@ -132,12 +134,24 @@ def test_a_fish_coming_in_is_cut_by_the_edge_then_whole() -> None:
     assert flags and flags[0] is True and flags[-1] is False
 
 
-def test_detections_carry_scores_between_0_and_1() -> None:
-    frames, _ = _still_fish_clip(hold_s=0.2)
+def _whole_fish_scores(opacity: float) -> list[float]:
+    frames, boxes = _still_fish_clip(hold_s=0.4, opacity=opacity)
     detector = FishDetector()
-    found = [d for i, image in enumerate(frames) for d in detector.detect(image, i / FPS)]
-    assert found
-    assert all(0.0 <= d.score <= 1.0 for d in found)
+    return [
+        d.score
+        for i, (image, box) in enumerate(zip(frames, boxes, strict=True))
+        for d in detector.detect(image, i / FPS)
+        if d.box.iou(box) >= 0.5 and not d.edge_cut
+    ]
+
+
+def test_a_fainter_fish_scores_lower() -> None:
+    """The score says how clearly the fish stands out from the water: full for a fish drawn
+    solid, lower for the same fish half see-through, lower still fainter."""
+    clear, faint, fainter = (_whole_fish_scores(opacity) for opacity in (1.0, 0.6, 0.4))
+    assert len(clear) >= 20 and len(faint) >= 20 and len(fainter) >= 20, "the fish should be found"
+    assert min(clear) == 1.0
+    assert np.median(faint) < 0.95 and max(fainter) < min(faint)
 
 
 def test_monochrome_frames_are_taken_as_they_come() -> None:

@@ -76,7 +76,8 @@ def test_a_flap_that_never_arrives_stops_the_test(factory: MockFactory) -> None:
     timings = exercise(gate, 0.1, cycles=3, switches=switches)
     assert len(timings) == 1 and not timings[0].seen  # stopped after the first move
     assert time.monotonic() - started < 2.0
-    assert factory.pin(18).state == 0  # closed: at safe, pulses off
+    duties = [s.state for s in factory.pin(18).states]
+    assert duties[-1] == 0 and duties[-2] == pytest.approx(DUTY["tank"])  # closed: at safe, pulses off
 
 
 def test_without_switches_it_says_it_cannot_see_the_flap(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,11 +13,12 @@ import pytest
 
 from fishgate.cli import main
 from fishgate.config import DetectionConfig, bundled_path, load_config
-from fishgate.errors import ModelError
+from fishgate.errors import ConfigError, ModelError
 from fishgate.synth import SceneRenderer, SceneSpec, render_fish
 from fishgate.types import Box
 from fishgate.vision.gated import MotionGatedDetector, build_detector
 from fishgate.vision.learned import LearnedDetector, decode, load_detector_card
+from fishgate.vision.onnx_model import file_sha256
 from tests.helpers import CHUTE_CONFIG, footage_dir
 
 W, H = 640, 360
@@ -65,7 +66,10 @@ def test_two_fish_one_above_the_other_are_two_detections(detector: LearnedDetect
     assert len(found) == 2, found
     for truth in (upper, lower):
         assert max(d.box.iou(truth) for d in found) >= 0.5
-    assert all(0.0 < d.score <= 1.0 and d.label is None for d in found)
+    assert all(d.label is None for d in found)  # naming the species is the classifier's job
+    # both fish stand far above what the heat map makes of the same water without them
+    empty = float(detector.maps(_chute())[0].max())
+    assert empty < 0.2 and min(d.score for d in found) > 0.6
 
 
 def test_one_fish_alone_is_one_clean_detection(detector: LearnedDetector) -> None:
@@ -144,12 +148,37 @@ def test_decode_takes_the_best_of_neighbouring_cells_and_drops_weak_ones(detecto
 
 
 def test_the_bundled_card_describes_the_bundled_model() -> None:
+    import onnxruntime as ort
+
     card = load_detector_card(MODEL.with_suffix(".json"))
-    assert card.model_file == MODEL.name
-    assert (card.width, card.height) == (160, 90)
-    assert 0 < card.score_threshold < 1
-    assert card.extra["validation"]["iou50"]["recall"] > 0.8
+    assert card.model_file == MODEL.name and card.sha256 == file_sha256(MODEL)
+    # the input the file itself declares, and the output grid its stride makes of it
+    session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, card.height, card.width] == [1, 3, 90, 160]
+    assert session.get_outputs()[0].shape == [1, 5, card.height // card.stride, card.width // card.stride]
     assert MODEL.stat().st_size < 2_000_000
+
+
+def test_the_bundled_model_finds_the_fish_of_a_rendered_clip() -> None:
+    """Measured here on a clip no model saw: fish wholly in view found at IoU 0.5, and
+    nearly every detection a fish (the card's own figures, 0.89 and 0.97, are from held-out
+    sample footage)."""
+    detector = LearnedDetector(MODEL, frame_size=(W, H))
+    spec = SceneSpec("calm", 10, seed=11)
+    renderer = SceneRenderer(spec)
+    shown = found = detections = true = 0
+    for i in range(0, spec.frames, 2):
+        image, states = renderer.render(i)
+        dets = detector.detect(image, i / FPS)
+        boxes = [s.box for s in states if s.box is not None]
+        detections += len(dets)
+        true += sum(any(d.box.iou(b) >= 0.5 for b in boxes) for d in dets)
+        for s in states:
+            if s.box is not None and not s.occluded and not s.box.touches_edge(W, H):
+                shown += 1
+                found += any(d.box.iou(s.box) >= 0.5 for d in dets)
+    assert shown >= 40, "the clip should show fish for a while"
+    assert found / shown >= 0.8 and true / detections >= 0.95
 
 
 def test_a_missing_model_names_the_file_and_the_fix(tmp_path: Path) -> None:
@@ -239,11 +268,9 @@ def test_bad_detection_settings_name_their_key(
     assert f": {key}: " in err and phrase in err and err.count("\n") == 1
 
 
-def test_a_config_naming_a_missing_model_fails_when_the_detector_is_built(tmp_path: Path) -> None:
-    config = load_config(_config(tmp_path, 'kind = "learned"\nmodel = "models/mine.onnx"'))
-    assert config.detection.model == tmp_path / "models" / "mine.onnx"
-    with pytest.raises(ModelError, match=r"mine\.onnx: fish detector model not found"):
-        build_detector(config, (W, H))
+def test_a_config_naming_a_missing_model_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"detection\.model: file not found: .*models/mine\.onnx"):
+        load_config(_config(tmp_path, 'kind = "learned"\nmodel = "models/mine.onnx"'))
 
 
 def test_on_a_still_chute_a_still_fish_is_looked_at_every_fifth_frame() -> None:

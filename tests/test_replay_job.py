@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import fishgate.app
 from fishgate.cli import main
 from fishgate.cvat import read_cvat
+from fishgate.hw.gate import Gate, RecordingGate, build_gate
 from fishgate.synth import Clip, SceneSpec, write_clip
 from tests.helpers import CHUTE_CONFIG, site_config
 
@@ -65,13 +68,28 @@ def test_demo_prints_passages_counts_and_its_evaluation(capsys: pytest.CaptureFi
 
 
 def test_run_on_a_file_source_logs_passages_and_ends_safe(
-    clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    built: list[Gate] = []
+
+    def keep_gate(*args: Any, **kwargs: Any) -> Gate:
+        built.append(build_gate(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(fishgate.app, "build_gate", keep_gate)  # to look at the gate itself after the run
     events = tmp_path / "run.jsonl"
     assert main(["run", "-c", str(site_config(tmp_path, clip.video)), "--events", str(events)]) == 0
     records = _records(events)
     assert any(r.get("event") == "passage" for r in records)
-    assert [r for r in records if r.get("event") == "gate"][-1]["route"] == "tank"  # the safe position
+    gates = [r for r in records if r.get("event") == "gate"]
+    assert (gates[-1]["frame"], gates[-1]["route"], gates[-1]["reason"]) == (599, "tank", "close")
+    # the gate itself: moved to its safe position last, then released (it takes no more moves)
+    [gate] = built
+    assert isinstance(gate, RecordingGate)  # the sample chute drives no pins
+    assert gate.route == "tank" and (gate.moves[-1].route, gate.moves[-1].reason) == ("tank", "close")
+    assert "river" in {m.route for m in gate.moves}  # it did move: "tank" is not just where it began
+    with pytest.raises(RuntimeError, match="closed"):
+        gate.move("river")
     assert re.search(r"^600 frames, [1-9]\d* passages", capsys.readouterr().out, re.M)
 
 

@@ -13,23 +13,29 @@ torch = pytest.importorskip("torch", reason="training needs the [train] extra")
 from fishgate.synth import SceneSpec, write_clip  # noqa: E402
 from fishgate.training import augment  # noqa: E402
 from fishgate.training.build import BuildPlan, build  # noqa: E402
+from fishgate.training.dataset import clip_crops  # noqa: E402
 from fishgate.vision.classifier import SpeciesClassifier, load_card  # noqa: E402
 from fishgate.vision.crops import DEFAULT_CROP_SIZE  # noqa: E402
 from fishgate.vision.onnx_model import file_sha256  # noqa: E402
 
 
-def test_augmentations_keep_shape_range_and_are_seeded() -> None:
+def test_augmentations_change_every_crop_keep_the_shape_and_are_seeded() -> None:
     x = torch.rand(16, 3, 40, 96, generator=torch.Generator().manual_seed(0))
     a = augment.river(x, torch.Generator().manual_seed(7))
     b = augment.river(x, torch.Generator().manual_seed(7))
     c = augment.river(x, torch.Generator().manual_seed(8))
-    assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert a.shape == x.shape
+    assert bool(((a - x).abs().flatten(1).amax(1) > 0.05).all())  # no crop left as it was
     assert torch.equal(a, b) and not torch.equal(a, c)
     grey = augment.infrared(x, torch.Generator().manual_seed(0), p=1.0)
-    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    luma = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]  # BT.601 luma: colour gone, brightness kept
+    for channel in range(3):
+        assert torch.allclose(grey[:, channel], luma)
 
 
 def test_build_writes_matching_fp32_and_int8_models_with_cards(tmp_path: Path) -> None:
+    import onnx
+
     clip = write_clip(SceneSpec("natives", seconds=20, seed=3), tmp_path / "natives")
     plan = BuildPlan(
         train_clips=((clip.video, clip.annotations),),
@@ -49,12 +55,15 @@ def test_build_writes_matching_fp32_and_int8_models_with_cards(tmp_path: Path) -
     assert record["precision"] == "int8"
     assert record["quantisation"]["calibration_crops"] > 0
     assert [f["name"] for f in record["training"]["files"]] == ["natives.mp4", "natives.xml"]
-    assert record["validation"]["int8_fp32_top1_agreement"] >= 0.8  # quantising changes few answers
     assert report["crops"] == record["validation"]["crops"] > 0
     # the INT8 file really is quantised, and both load in the runtime the trap uses
     assert int8.stat().st_size < fp32.stat().st_size
-    crops = np.zeros((2, DEFAULT_CROP_SIZE[1], DEFAULT_CROP_SIZE[0], 3), np.uint8)
-    assert SpeciesClassifier(int8).probabilities(crops).shape == (2, 5)
+    assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(int8)).graph.node}
+    # quantising changes few answers: measured on the clip's fish, not read off the card
+    crops = clip_crops(clip.video, clip.annotations, size=DEFAULT_CROP_SIZE, stride=2).images
+    probs = {m: SpeciesClassifier(m).probabilities(crops) for m in (int8, fp32)}
+    assert len(crops) >= 100 and float(np.abs(probs[int8] - probs[fp32]).max()) < 0.05
+    assert float(np.mean(probs[int8].argmax(1) == probs[fp32].argmax(1))) >= 0.8
 
 
 def test_detector_targets_keep_two_fish_one_above_the_other_apart() -> None:

@@ -644,8 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     from fishgate.cli_operator import register
+    from fishgate.report_html import register as register_report
 
     register(sub)
+    register_report(sub)
     return parser
 
 

@@ -373,9 +373,16 @@ Clips = tuple[tuple[Path, Path], ...]  # (video, annotation) pairs
 
 
 def _training_clips(args: argparse.Namespace) -> tuple[Clips, Clips]:
-    """(train, validation) clips named by --footage, --train and --val."""
+    """(train, validation) clips named by --footage, --train and --val; `train` may have
+    --images (ImageFolders) instead of --footage."""
     from fishgate.training.build import find_clips
 
+    if args.footage is None:
+        if not getattr(args, "images", None):
+            raise ConfigError("give --footage DIR (annotated clips) and/or --images DIR (pictures)")
+        if args.val:
+            raise ConfigError("--val names clips of --footage: give --footage DIR too")
+        return (), ()
     train_clips = find_clips(args.footage, args.train)
     if not train_clips:
         raise FishgateError(f"{args.footage}: no annotated clips match {args.train!r}")
@@ -385,6 +392,10 @@ def _training_clips(args: argparse.Namespace) -> tuple[Clips, Clips]:
 def cmd_train(args: argparse.Namespace) -> int:
     with _train_extra():
         from fishgate.training.build import BuildPlan, build
+    if not 0 <= args.images_margin <= 0.5:
+        raise ConfigError(
+            f"--images-margin: expected a share of the box in [0, 0.5], got {args.images_margin}"
+        )
     train_clips, val_clips = _training_clips(args)
     plan = BuildPlan(
         train_clips=train_clips,
@@ -396,6 +407,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         crop_size=args.crop_size,
+        image_folders=tuple(args.images or ()),
+        image_margin=args.images_margin,
     )
     build(plan)
     return ExitStatus.OK
@@ -418,10 +431,19 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _add_training_args(parser: argparse.ArgumentParser, name: str, val_help: str, cache_help: str) -> None:
+def _add_training_args(
+    parser: argparse.ArgumentParser,
+    name: str,
+    val_help: str,
+    cache_help: str,
+    footage_required: bool = True,
+) -> None:
     """The options `train` and `train-detector` share: footage, clip globs, output, epochs."""
     parser.add_argument(
-        "--footage", type=Path, required=True, help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)"
+        "--footage",
+        type=Path,
+        required=footage_required,
+        help="folder of NAME.mp4 + NAME.xml (CVAT for video 1.1)",
     )
     parser.add_argument("--train", default="*", metavar="GLOB", help="clips to train on (default: all)")
     parser.add_argument("--val", metavar="GLOB", help=f"clips to validate on (default: {val_help})")
@@ -609,10 +631,33 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser(
         "train",
         help="rebuild the species model from annotated footage (needs the [train] extra)",
-        description="Crops from CVAT-annotated clips -> CPU training -> ONNX -> INT8 -> model card.",
+        description="Crops from CVAT-annotated clips and/or folders of single-fish pictures (--images, "
+        "e.g. from export-training) -> CPU training -> ONNX -> INT8 -> model card.",
     )
     _add_training_args(
-        tr, "species", "20%% of the tracks held out", "keep extracted crops here to make reruns fast"
+        tr,
+        "species",
+        "20%% of the tracks held out",
+        "keep extracted crops here to make reruns fast",
+        footage_required=False,
+    )
+    tr.add_argument(
+        "--images",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="also train on pictures of single fish in DIR/SPECIES/NAME.jpg, e.g. what "
+        "`fishgate export-training` wrote (repeatable; with or instead of --footage)",
+    )
+    from fishgate.vision.snapshot import SNAPSHOT_MARGIN
+
+    tr.add_argument(
+        "--images-margin",
+        type=float,
+        default=SNAPSHOT_MARGIN,
+        metavar="F",
+        help="share of the fish's box around it in those pictures, re-cut to the crop margin "
+        "(default %(default)s: fishgate snapshots; 0: pictures cut tight, resized whole)",
     )
     tr.add_argument(
         "--synthetic-seconds", type=float, default=0.0, help="generated footage per scenario to add"
@@ -625,6 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="model input size (default %(default)s)",
     )
     tr.set_defaults(func=cmd_train)
+    from fishgate.export_training import register as register_export
+
+    register_export(sub)
 
     td = sub.add_parser(
         "train-detector",

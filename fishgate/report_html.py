@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import csv
 import json
 import os
@@ -47,7 +48,7 @@ def thumbnail(path: Path, size: int = THUMB_PX) -> Picture | None:
     None where the file is missing or unreadable (pruned on a small disk, or never written)."""
     import cv2
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
     if image is None:
         return None
     h, w = image.shape[:2]
@@ -166,7 +167,8 @@ def _write(path: Path, text: str) -> None:
             f.write(text)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise FishgateError(f"--output: cannot write {path}: {exc.strerror or exc}") from None
 
 

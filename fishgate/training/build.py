@@ -157,12 +157,12 @@ def build(plan: BuildPlan) -> dict[str, Any]:
     started = time.monotonic()
     print("1/5 crops")
     width, height = plan.crop_size
-    folder_sets, folder_records = image_folders(plan)
     clip_set = (
         [collect(plan.train_clips, plan.train_stride, plan.cache_dir, "train", plan.crop_size)]
         if plan.train_clips
         else []
     )
+    folder_sets, folder_records = image_folders(plan)
     if not clip_set and not folder_sets:
         raise AnnotationError("nothing to train on: give annotated clips or a folder of pictures")
     train_set = concat(clip_set + folder_sets)

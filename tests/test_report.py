@@ -276,6 +276,27 @@ def test_the_page_is_one_file_that_fetches_nothing(
         assert rows[1:] == [[str(v) for v in row] for row in table.rows]
 
 
+def test_a_report_from_the_site_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--config: the config's store, site name and zone (UTC here: local days move)."""
+    from fishgate.config import bundled_path
+
+    db = _store(tmp_path / "s.db")
+    demo = bundled_path("demo/chute-demo.toml").read_text(encoding="utf-8")
+    config = tmp_path / "site.toml"
+    config.write_text(
+        demo.replace('name = "demo"', 'name = "Storelva"\ntimezone = "UTC"')
+        .replace('path = "chute-demo.mp4"', f'path = "{bundled_path("demo/chute-demo.mp4")}"')
+        .replace('path = "fishgate-demo/fishgate.db"', f'path = "{db}"'),
+        encoding="utf-8",
+    )
+    out = tmp_path / "season.html"
+    assert main(["report", "--config", str(config), *RANGE, "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<title>Fish passages at Storelva, 2026-08-10 to 2026-08-13, as detected</title>" in html
+    assert "2026-08-10 22:30:00 UTC" in html  # p4 in the config's zone (its day is as stored)
+    assert '"zone":"UTC"' in html
+
+
 @pytest.mark.parametrize(
     ("args", "status", "phrase"),
     [

@@ -207,7 +207,12 @@ def register(sub: Any) -> None:
     )
     _add_report_args(rp)
     rp.add_argument(
-        "--output", "-o", type=Path, default=Path("season.html"), help="the page to write (season.html)"
+        "--output",
+        "-o",
+        type=Path,
+        default=Path("season.html"),
+        metavar="FILE.html",
+        help="the page to write (default season.html)",
     )
     rp.add_argument("--csv", type=Path, metavar="DIR", help="also write the tables behind the charts as CSV")
     rp.add_argument(

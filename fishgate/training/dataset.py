@@ -282,7 +282,7 @@ def image_folder_crops(
                 raise AnnotationError(f"{path}: cannot read this picture (not a JPEG/PNG/BMP file?)")
             images.append(recut(image, size, margin))
             ys.append(labels.index(label_dir.name))
-            keys.append(f"{folder.name}:{rel}")
+            keys.append(f"{folder.resolve().name}:{rel}")
             pictures.append((rel, hashlib.sha256(data).hexdigest()))
     if not images:
         raise AnnotationError(f"{folder}: no pictures in FOLDER/SPECIES/ (expected .jpg, .png or .bmp)")
@@ -292,5 +292,5 @@ def image_folder_crops(
         tuple(labels),
         np.array(keys, dtype=str),
         np.zeros(len(images), dtype=np.int64),
-        (SourceFile(f"{folder.name}/", folder_digest(pictures)),),
+        (SourceFile(f"{folder.resolve().name}/", folder_digest(pictures)),),  # `--images .` too
     )

@@ -100,6 +100,8 @@ def register(sub: Any) -> None:
     ca.add_argument("--cm", type=float, required=True, help="the known length between them, in cm")
     ca.set_defaults(func=cmd_calibrate)
 
+    register_review(sub)
+
 
 def cmd_aim(args: argparse.Namespace) -> int:
     import cv2
@@ -162,3 +164,56 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         now = config.geometry.px_per_cm
         print(f"# the config has px_per_cm = {now:g} ({(now - scale) / scale:+.1%} from this measurement)")
     return ExitStatus.OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    import os
+    from zoneinfo import ZoneInfo
+
+    from fishgate.cli import _store
+    from fishgate.review.serve import make_review_server, open_desk
+
+    password = os.environ.get("FISHGATE_REVIEW_PASSWORD") or None
+    if args.password_file is not None:
+        try:
+            password = args.password_file.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"--password-file: cannot read {args.password_file} ({exc.strerror})") from None
+    config = load_config(args.config) if args.config else None
+    with _store(args) as store:  # opened once with its checks; the desk reopens per request
+        desk = open_desk(
+            store,
+            ZoneInfo(config.site.timezone) if config else None,
+            config.site.name if config else None,
+            password,
+            args.reviewer,
+        )
+    server = make_review_server(desk, args.bind)
+    host, port = str(server.server_address[0]), server.server_address[1]
+    where = "read-only: nothing can be saved" if not desk.writable else "reviews are saved in the store"
+    print(f"fishgate review: http://{host}:{port}/ ({desk.store}; {where}); Ctrl-C to stop", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return ExitStatus.OK
+
+
+def register_review(sub: Any) -> None:
+    from fishgate.review.serve import DEFAULT_BIND
+
+    rv = sub.add_parser(
+        "review",
+        help="the biologist's desk: browse passages with pictures, correct labels, see the season",
+        description="Serve a local web application over the store: the passage list with thumbnails "
+        "and filters, each passage with its picture and keyboard shortcuts to confirm or correct it, "
+        "and the season's charts. Corrections are stored as reviews, never over the detections.",
+    )
+    rv.add_argument("--config", "-c", type=Path, help="site config (its storage.path)")
+    rv.add_argument("--db", type=Path, help="a store file (a copy on a desk) instead of the config's")
+    rv.add_argument(
+        "--bind", default=DEFAULT_BIND, metavar="HOST:PORT", help=f"where to listen ({DEFAULT_BIND})"
+    )
+    rv.add_argument("--password-file", type=Path, help="password for other machines (HTTP Basic)")
+    rv.add_argument("--reviewer", default="", help="your name, signed on each review (the page remembers it)")
+    rv.set_defaults(func=cmd_review)

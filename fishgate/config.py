@@ -535,20 +535,21 @@ def _decision(t: _Table | None, gate_safe: str) -> DecisionConfig:
 def _detection(t: _Table | None) -> DetectionConfig:
     if t is None:
         return DetectionConfig()
-    model = t.existing_file("model", bundled_path(DEFAULT_DETECTOR))
+    kind = t.string("kind", "background", choices=("background", "learned"))
+    if kind != "learned":
+        for key in ("model", "card", "score_threshold", "threads"):
+            if t.has(key):
+                raise t.fail(key, "applies only to kind = 'learned' (the background detector has no model)")
     detection = DetectionConfig(
         min_length_cm=t.number("min_length_cm", 30.0, gt=0, le=500),
         motion_gate=t.boolean("motion_gate", True),
-        kind=t.string("kind", "background", choices=("background", "learned")),
-        model=model,
+        kind=kind,
+        # the bundled default always exists; a named file must too, for `check` to say ok
+        model=t.existing_file("model", bundled_path(DEFAULT_DETECTOR)),
         card=t.path("card", None),
         score_threshold=t.number("score_threshold", None, gt=0, le=1),
         threads=t.number("threads", 1, ge=1, le=64, integer=True),
     )
-    if detection.kind != "learned":
-        for key in ("model", "card", "score_threshold", "threads"):
-            if t.has(key):
-                raise t.fail(key, "applies only to kind = 'learned' (the background detector has no model)")
     t.finish()
     return detection
 

@@ -176,6 +176,7 @@ class PassageStore:
         timeout_s: float = 10.0,
         create: bool = True,
         read_only: bool = False,
+        quick_check: bool = True,
     ) -> None:
         """Open (or, unless `create` is False, make) a store. `read_only`: for readers
         (reports, a copy on a desk or a read-only card): never writes, never migrates."""
@@ -190,7 +191,8 @@ class PassageStore:
             if not read_only:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
-            self._check_intact()
+            if quick_check:  # off only for a reader that checked once and opens again per request
+                self._check_intact()
             if read_only:
                 self._check_version()
             else:

@@ -69,7 +69,7 @@ def _pulses(factory: MockFactory) -> list[float]:
 def test_gate_goes_safe_after_sigterm(factory: MockFactory, config: SiteConfig) -> None:
     parts, gate = _parts(factory, StageThatFails(30, lambda: os.kill(os.getpid(), signal.SIGTERM)))
     stats = run_trap(config, parts, None)
-    assert stats.frames == 30  # stopped after the frame the signal arrived in
+    assert stats.frames == 30 and stats.interrupted  # stopped after the frame the signal arrived in
     pulses = _pulses(factory)
     assert RIVER_DUTY in [pytest.approx(p) for p in pulses]  # it was working: idle is river
     assert pulses[-2] == pytest.approx(SAFE_DUTY) and pulses[-1] == 0

@@ -94,7 +94,7 @@ def test_sigterm_while_a_passage_is_stored_keeps_it_and_stops_after_that_frame(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(PassageStore, "record", record_with_sigterm)
-    assert main(["run", "-c", str(site_config(tmp_path, clip.video))]) == 0
+    assert main(["run", "-c", str(site_config(tmp_path, clip.video))]) == 130  # stopped by a signal
     frames = int(capsys.readouterr().out.split()[0])
     assert frames < 500  # stopped early ...
     with PassageStore(tmp_path / "store.db") as store:

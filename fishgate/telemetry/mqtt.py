@@ -28,7 +28,6 @@ import contextlib
 import logging
 import queue
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from fishgate.config import MqttConfig
 from fishgate.store import PassageStore
@@ -161,23 +160,11 @@ class MqttPublisher:
     # -- paho callbacks (paho's network thread) --------------------------------
 
     def _make_client(self) -> paho.Client:
+        from fishgate.telemetry.probe import new_client
+
         m = self.mqtt
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=m.client_id or f"fishgate-{self.site}",
-            clean_session=False,  # the broker keeps our session (and queued commands) across drops
-            protocol=paho.MQTTv311,
-        )
-        if m.username is not None:
-            client.username_pw_set(m.username, m.password)
-        if m.tls is not None:
-            client.tls_set(
-                ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
-                certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                keyfile=str(m.tls.key_file) if m.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(m.tls.insecure)
+        # clean_session=False: the broker keeps our session (and queued commands) across drops
+        client = new_client(m, m.client_id or f"fishgate-{self.site}", clean_session=False)
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(*BACKOFF_S)
         client.on_connect = self._on_connect

@@ -25,6 +25,7 @@ from fishgate.cli import main
 from fishgate.report_html import script_json, thumbnail
 from fishgate.season import season_data, season_tables
 from fishgate.store import PassageStore
+from tests.browser import chromium, severe_console_errors
 from tests.test_store import passage, record
 
 OSLO = ZoneInfo("Europe/Oslo")  # CEST in August: local = UTC + 2
@@ -32,7 +33,6 @@ SITE = "Tana <b>bru</b> & co"  # a site name that must be escaped everywhere
 FIRST, LAST = date(2026, 8, 10), date(2026, 8, 13)
 RANGE = ["--from", "2026-08-10", "--to", "2026-08-13"]
 WHEN = datetime(2026, 8, 20, 12, 0, tzinfo=UTC)  # when reviews are made
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CHARTS = ("chart-daily", "chart-cumulative", "chart-hours", "chart-lengths", "chart-routes")
 # the only URLs in a page: the licence comments Chart.js's MIT licence asks to keep
 LICENCE_URLS = {"https://www.chartjs.org", "https://github.com/kurkle/color#readme"}
@@ -327,22 +327,7 @@ def test_report_errors_are_one_line(
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium through its chromedriver (selenium downloads nothing)."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.skip(f"no {' or '.join(missing)} (apt install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1800"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from chromium(window="1280,1800")
 
 
 def _open(driver: Any, page: Path) -> None:
@@ -352,8 +337,7 @@ def _open(driver: Any, page: Path) -> None:
 
 
 def _no_errors(driver: Any) -> None:
-    severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert severe == []
+    assert severe_console_errors(driver) == []
 
 
 PIXELS_JS = """

@@ -102,6 +102,17 @@ def register(sub: Any) -> None:
 
     register_review(sub)
 
+    sr = sub.add_parser(
+        "store-rescue",
+        help="copy what can still be read from a damaged store into a new one",
+        description="Read a damaged store row by row (one bad page loses its rows, not the season) and "
+        "write every readable passage, review and outbox message into a new store. The damaged file "
+        "is never changed. Exit 1 if any row could not be read.",
+    )
+    sr.add_argument("--db", type=Path, required=True, help="the damaged store")
+    sr.add_argument("--output", "-o", type=Path, required=True, help="the new store to write")
+    sr.set_defaults(func=cmd_store_rescue)
+
 
 def cmd_aim(args: argparse.Namespace) -> int:
     import cv2
@@ -197,6 +208,17 @@ def cmd_review(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return ExitStatus.OK
+
+
+def cmd_store_rescue(args: argparse.Namespace) -> int:
+    from fishgate.store_rescue import rescue
+
+    results = rescue(args.db, args.output)
+    for r in results:
+        print(f"{r.table:<9} {r.copied:>7} rows copied" + (f", {r.lost} unreadable (lost)" if r.lost else ""))
+    lost = sum(r.lost for r in results)
+    print(f"wrote {args.output}" + (f"; {lost} rows could not be read" if lost else "; nothing lost"))
+    return ExitStatus.OK if lost == 0 else ExitStatus.ERROR
 
 
 def register_review(sub: Any) -> None:

@@ -204,8 +204,8 @@ class PassageStore:
             self._db.close()
             raise StoreError(
                 f"{self.path}: not a fishgate store or damaged ({exc}); "
-                "move it aside (keep it: `sqlite3 FILE .recover` rescues what is left) and fishgate "
-                "starts a new one"
+                "move it aside (keep it: `fishgate store-rescue --db FILE -o NEW.db` rescues what is "
+                "left) and fishgate starts a new one"
             ) from None
 
     def _connect(self, timeout_s: float, read_only: bool) -> sqlite3.Connection:
@@ -231,8 +231,8 @@ class PassageStore:
         if problems != ["ok"]:
             what = " ".join("; ".join(problems).split())[:200]  # one line
             raise StoreError(
-                f"{self.path}: the store is damaged ({what}); copy it aside, "
-                "rescue what is left with `sqlite3 FILE .recover | sqlite3 NEW.db`, and start with a new one"
+                f"{self.path}: the store is damaged ({what}); move it aside, rescue what is left with "
+                "`fishgate store-rescue --db FILE -o NEW.db` and put NEW.db in its place"
             )
 
     def _check_version(self) -> None:

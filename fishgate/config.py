@@ -304,8 +304,14 @@ class _Table:
     def existing_file(self, name: str, default: Any = _REQUIRED) -> Any:
         """A path that must name a readable file now (a CA certificate, a key)."""
         p = self.path(name, default)
-        if isinstance(p, Path) and not p.is_file():
-            raise self.fail(name, f"file not found: {p}")
+        if not isinstance(p, Path):
+            return p
+        try:
+            found = p.is_file()
+        except OSError as exc:  # a name too long for the file system, a path through a file
+            raise self.fail(name, f"not a usable file name ({exc.strerror}): {str(p)[:120]!r}") from None
+        if not found:
+            raise self.fail(name, f"file not found: {str(p)[:200]!r}")
         return p
 
     def pin(self, name: str) -> int | str:

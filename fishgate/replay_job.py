@@ -112,6 +112,8 @@ def replay_annotation(
     fps = config.source.fps
     if fps is None:
         raise ConfigError("source.fps: is required to replay annotations without video")
+    if annotation.width is not None:  # the annotated picture must fit the site, as a video must
+        check_fit(config, annotation.width, None, str(truth))
     width = config.geometry.frame_width or annotation.width
     height = annotation.height
     if width is None or height is None:

@@ -170,3 +170,34 @@ def _upstream(store_path: Path, passage_id: str) -> bool:
     with PassageStore(store_path, read_only=True) as store:
         stored = store.passage(passage_id)
     return stored is not None and stored.passage.direction == "upstream"
+
+
+def test_the_season_report_of_the_replayed_store_opens_offline_with_the_counts_of_fishgate_counts(
+    replayed: Path, chromium: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+
+    page = tmp_path / "season.html"
+    assert main(["report", "-c", str(replayed), "-o", str(page)]) == 0
+    capsys.readouterr()
+    assert main(["counts", "-c", str(replayed), "--csv"]) == 0
+    per_species: dict[str, list[int]] = {}
+    for row in csv.DictReader(io.StringIO(capsys.readouterr().out)):
+        counts = [int(row[k]) for k in ("upstream", "to_river", "to_tank", "downstream")]
+        per_species[row["species"]] = [
+            a + b for a, b in zip(per_species.get(row["species"], [0] * 4), counts, strict=True)
+        ]
+    driver: object = chromium
+    driver.get(page.resolve().as_uri())  # type: ignore[attr-defined]
+    rows = driver.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('#counts tr')].map(tr => [...tr.cells].map(td => td.textContent.trim()))"
+    )
+    shown = {r[0]: [int(v) for v in r[1:5]] for r in rows[1:-1]}
+    assert shown == per_species and sum(v[0] + v[3] for v in shown.values()) >= 8
+    fetched = driver.execute_script(  # type: ignore[attr-defined]
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('data:'))"
+    )
+    assert fetched == []  # it fetched nothing: it opens offline
+    assert all(browser.canvas_has_pixels(driver, c) for c in ("chart-daily", "chart-routes"))
+    assert browser.severe_console_errors(driver) == []

@@ -55,20 +55,27 @@ class LiveParts:
 
 
 def open_source(config: SiteConfig, clock: Clock) -> FrameSource:
-    """The frame source the config names."""
+    """The frame source the config names, refused (and closed) if its picture does not fit
+    the site's geometry: a file by its width and stated frame rate, a camera by its width."""
+    source = _open(config, clock)
+    s = config.source
+    where = str(s.path) if s.kind == "file" else f"the {s.kind} camera"  # a URL may hold a password
+    try:
+        check_fit(config, source.width, getattr(source, "file_fps", None), where)
+    except ConfigError:
+        source.close()
+        raise
+    return source
+
+
+def _open(config: SiteConfig, clock: Clock) -> FrameSource:
     s = config.source
     if s.kind == "file":
         from fishgate.sources.replay import ReplaySource
 
         if s.path is None:
             raise ConfigError("source.path: is required to run on a file source (the video to replay)")
-        source = ReplaySource(s.path, fps=s.fps, pace=s.pace, clock=clock)
-        try:
-            check_fit(config, source.width, source.file_fps, str(s.path))
-        except ConfigError:
-            source.close()
-            raise
-        return source
+        return ReplaySource(s.path, fps=s.fps, pace=s.pace, clock=clock)
     if s.kind == "opencv":
         from fishgate.sources.opencv import OpenCVSource
 

@@ -12,15 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fishgate.cli import _add_config
 from fishgate.config import load_config
 from fishgate.errors import ConfigError, ExitStatus, SourceError
 
-FRAME_WAIT_S = 10.0  # a camera that gives no frame this long cannot be aimed with
 STALE_INTERVALS = 3  # a status older than this many writes: the trap is not running
-
-
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="site config (TOML)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -131,7 +127,7 @@ def cmd_aim(args: argparse.Namespace) -> int:
             if seek is None:
                 raise ConfigError("--at: only a video file can be started part-way; a camera shows now")
             seek(round(args.at * source.fps))
-        frames = read_frames(source, args.frames, FRAME_WAIT_S)
+        frames = read_frames(source, args.frames)
     finally:
         source.close()
     if not frames:
@@ -231,7 +227,7 @@ def register_review(sub: Any) -> None:
         "and filters, each passage with its picture and keyboard shortcuts to confirm or correct it, "
         "and the season's charts. Corrections are stored as reviews, never over the detections.",
     )
-    rv.add_argument("--config", "-c", type=Path, help="site config (its storage.path)")
+    _add_config(rv, required=False)
     rv.add_argument("--db", type=Path, help="a store file (a copy on a desk) instead of the config's")
     rv.add_argument(
         "--bind", default=DEFAULT_BIND, metavar="HOST:PORT", help=f"where to listen ({DEFAULT_BIND})"

@@ -25,7 +25,11 @@ PASSAGE_COLUMNS = (
 COUNT_COLUMNS = ("species", "upstream", "to_river", "to_tank", "downstream")
 
 
-def count_table(rows: Sequence[CountRow]) -> list[tuple[str, str, int, int, int, int]]:
+Counts = tuple[int, int, int, int]  # upstream, to_river, to_tank, downstream
+CountLine = tuple[str, str, int, int, int, int]  # period, species, then Counts
+
+
+def count_table(rows: Sequence[CountRow]) -> list[CountLine]:
     """(period, species, upstream, to_river, to_tank, downstream), one row per period and
     species: of the fish that swam upstream, those passed on to the river and those the
     gate removed to the tank (a fish with no gate command counts as passed on)."""
@@ -39,6 +43,17 @@ def count_table(rows: Sequence[CountRow]) -> list[tuple[str, str, int, int, int,
          c.get("to_tank", 0), c.get("downstream", 0))
         for (period, species), c in sorted(pivot.items())
     ]  # fmt: skip
+
+
+def species_totals(
+    table: Sequence[tuple[str, str, int, int, int, int]],
+) -> dict[str, tuple[int, int, int, int]]:
+    """species -> (upstream, to_river, to_tank, downstream) summed over a count_table's periods."""
+    totals: dict[str, tuple[int, int, int, int]] = {}
+    for _, species, *counts in table:
+        held = totals.get(species, (0, 0, 0, 0))
+        totals[species] = (held[0] + counts[0], held[1] + counts[1], held[2] + counts[2], held[3] + counts[3])
+    return totals
 
 
 def format_counts(
@@ -56,16 +71,13 @@ def format_counts(
         u, river, tank, d = counts
         return f"{period:<14}{species:<18}{u:>9}{river:>9}{tank:>9}{d:>11}{u + d:>7}"
 
-    counts = [(period, species, (u, river, tank, d)) for period, species, u, river, tank, d in table]
-    lines += [line(p, s, c) for p, s, c in counts]
+    lines += [line(p, s, (u, river, tank, d)) for p, s, u, river, tank, d in table]
     lines.append("-" * len(head))
-
-    def summed(rows: list[tuple[int, int, int, int]]) -> list[int]:
-        return [sum(column) for column in zip(*rows, strict=True)]
-
-    for name in sorted({species for _, species, _ in counts}):
-        lines.append(line("total", name, summed([c for _, s, c in counts if s == name])))
-    lines.append(line("total", "all", summed([c for _, _, c in counts])) + f"   ({span})")
+    totals = species_totals(table)
+    for name in sorted(totals):
+        lines.append(line("total", name, totals[name]))
+    overall = [sum(t[i] for t in totals.values()) for i in range(4)]
+    lines.append(line("total", "all", overall) + f"   ({span})")
     return "\n".join(lines)
 
 

@@ -401,6 +401,9 @@ class PassageStore:
                 list(values.items()),
             )
 
+    def passage_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
     def meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
@@ -438,7 +441,8 @@ class PassageStore:
         species: str | None = None,
         where: PassageFilter | None = None,
     ) -> list[StoredPassage]:
-        """Passages of local days start..end (both included), oldest first (or as `where` says)."""
+        """Passages of local days start..end (both included), oldest first (or as `where` says;
+        `species` alone is the short form of a filter by the detected species)."""
         f = where or PassageFilter(species=species)
         clauses, params = _day_range(start, end)
         label = f"COALESCE({_LATEST_REVIEW}, species)" if f.reviewed else "species"

@@ -264,16 +264,11 @@ def create_app(desk: Desk) -> Flask:
 
 def _totals(
     store: PassageStore, start: date | None, end: date | None, reviewed: bool
-) -> dict[str, list[int]]:
-    """species -> [upstream, to river, to tank, downstream] over the range (as `fishgate counts`)."""
-    from fishgate.reports import count_table
+) -> dict[str, tuple[int, int, int, int]]:
+    """species -> (upstream, to river, to tank, downstream) over the range (as `fishgate counts`)."""
+    from fishgate.reports import count_table, species_totals
 
-    totals: dict[str, list[int]] = {}
-    for _, species, *counts in count_table(store.counts(start, end, reviewed=reviewed)):
-        row = totals.setdefault(species, [0, 0, 0, 0])
-        for i, n in enumerate(counts):
-            row[i] += n
-    return totals
+    return species_totals(count_table(store.counts(start, end, reviewed=reviewed)))
 
 
 def _snapshot_path(desk: Desk, stored: StoredPassage | None) -> Path | None:

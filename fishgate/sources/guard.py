@@ -25,6 +25,7 @@ from fishgate.types import Frame
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05  # the frame loop looks at the clock at least this often while waiting
+FIRST_FRAME_WAIT_S = 10.0  # a camera that opened but gives no frame this long is not working
 QUEUE_FRAMES = 2  # read-ahead: a camera thread never runs far ahead of the loop
 _END = object()
 
@@ -191,7 +192,7 @@ class GuardedSource:
         return not self.stop.is_set()
 
 
-def read_frames(source: FrameSource, count: int, wait_s: float) -> list[Frame]:
+def read_frames(source: FrameSource, count: int, wait_s: float = FIRST_FRAME_WAIT_S) -> list[Frame]:
     """Up to `count` frames, giving up after `wait_s` of wall time without one (a camera
     that opened but delivers nothing); a read error is raised as SourceError."""
     reader = _Reader(source)

@@ -176,8 +176,9 @@ class MqttPublisher:
         return client
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            self._connect_failed(f"the broker refused the connection: {reason}")
+        refused = refusal(reason)
+        if refused is not None:
+            self._connect_failed(refused)
             return
         log.info("MQTT: connected to %s:%s", self.mqtt.host, self.mqtt.port)
         self._failing = None
@@ -353,6 +354,19 @@ class MqttPublisher:
 
     def _today(self) -> date:
         return self._now().astimezone(self.zone).date()
+
+
+def refusal(reason: object) -> str | None:
+    """A CONNACK's reason code in words: None when it accepted."""
+    if not getattr(reason, "is_failure", False):
+        return None
+    text = str(reason)
+    if "authori" in text.lower() or "password" in text.lower():
+        return (
+            f"the broker refused the connection: it refused the user name or password ({text}); "
+            "check [mqtt] username and password against the broker's password file"
+        )
+    return f"the broker refused the connection ({text})"
 
 
 def connect_problem(host: str, port: int, tls: bool) -> str:

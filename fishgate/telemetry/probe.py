@@ -10,7 +10,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fishgate.config import MqttConfig
-from fishgate.telemetry.mqtt import connect_problem
+from fishgate.telemetry.mqtt import connect_problem, refusal
 
 PROBE_TIMEOUT_S = 8.0
 
@@ -31,19 +31,6 @@ def new_client(mqtt: MqttConfig, client_id: str, clean_session: bool) -> paho.Cl
         )
         client.tls_insecure_set(mqtt.tls.insecure)
     return client
-
-
-def refusal(reason: object) -> str | None:
-    """A CONNACK's reason code in words: None when it accepted."""
-    if not getattr(reason, "is_failure", False):
-        return None
-    text = str(reason)
-    if "authori" in text.lower() or "password" in text.lower():
-        return (
-            f"the broker refused the user name or password ({text}): check [mqtt] username and "
-            "password against the broker's password file"
-        )
-    return f"the broker refused the connection ({text})"
 
 
 def probe_broker(mqtt: MqttConfig, client_id: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections import Counter, deque
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fishgate.pipeline import StepResult
+from fishgate.retention import MB, free_bytes
 
 WINDOW = 1500  # frames the latency percentiles cover (a minute at 25 fps)
 
@@ -198,7 +198,5 @@ def _percentile(values: np.ndarray | None, q: float) -> float | None:
 
 
 def _disk_free_mb(path: Path) -> float | None:
-    try:
-        return round(shutil.disk_usage(path).free / 1e6, 1)
-    except OSError:
-        return None
+    free = free_bytes(path)
+    return None if free is None else round(free / MB, 1)

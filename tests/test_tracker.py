@@ -141,3 +141,38 @@ def test_a_fish_leaving_is_not_taken_over_by_one_coming_in_at_the_same_border() 
     first = [t for t in ended + tracker.active if t.id == 0]
     assert first and first[0].velocity_x > 0 and first[0].last.box.x2 >= W - 1  # it left upstream
     assert any(t.id != 0 and t.velocity_x < 0 for t in tracker.active)  # the other has its own track
+
+
+def _close_up(boxes_per_frame: list[list[tuple[float, float, float, float]]], width: int = 1920) -> list:
+    """Track 1080p close-up boxes (x1, y1, x2, y2) at 10 fps; returns (frame, [(track id, box)])."""
+    tracker = Tracker(width, 1080)
+    out = []
+    for frame, boxes in enumerate(boxes_per_frame):
+        dets = [Detection(Box(*b), edge_cut=b[0] <= 19 or b[2] >= width - 19) for b in boxes]
+        seen, _ = tracker.update(dets, frame, frame / 10)
+        out.append((frame, sorted((t.id, t.box.x1) for t in seen)))
+    return out
+
+
+def test_a_fish_filling_the_frame_that_turns_at_the_border_keeps_its_track() -> None:
+    # 1200 px long, swimming out through the left border at 2000 px/s, then turning back
+    # while still half in the picture: the box that comes back is the same fish
+    out = [(700, 300, 1900, 600), (500, 300, 1700, 600), (300, 300, 1500, 600), (100, 300, 1300, 600)]
+    out += [(0, 300, 1100, 600), (0, 300, 950, 600)]
+    back = [(60, 300, 1010, 600), (200, 300, 1150, 600), (400, 300, 1350, 600)]
+    seen = _close_up([[b] for b in out + back])
+    assert {ids[0][0] for _, ids in seen} == {0}  # one fish, one track, before and after the turn
+
+
+def test_a_long_fish_cut_by_the_border_does_not_take_a_small_fish_behind_it() -> None:
+    # a 1700 px fish with its head at x = 1640, cut by the left border, and a small fish
+    # entering through the same border behind and beside it; the long fish's detection is
+    # missed for a frame. Its box centre means nothing (the border cuts it): measured from
+    # the heads, the small fish is 1300 px from the long fish and 240 px from its own track.
+    long_fish = [(0, 230, 1600, 700), (0, 230, 1620, 700), None, (0, 230, 1660, 700)]
+    small = [None, (14, 455, 120, 770), (11, 455, 360, 750), (1, 455, 470, 770)]
+    frames = [[b for b in (lf, sm) if b is not None] for lf, sm in zip(long_fish, small, strict=True)]
+    seen = _close_up(frames)
+    assert seen[1][1] == [(0, 0), (1, 14)]  # frame 1: the small fish gets track 1
+    assert seen[2][1] == [(1, 11)]  # frame 2: it keeps it; the long fish's track waits
+    assert seen[3][1] == [(0, 0), (1, 1)]

@@ -53,6 +53,9 @@ BORDER_SHARE = 0.01
 # quickly and steadily (the close-up fish of a counting station are not).
 SMALL_FISH_SHARE = 0.5
 LEAVING_TOLERANCE = 0.03
+# A box overlapping a fish's last box this much is that fish, even one half out through a
+# border that it seems to leave: a fish filling the frame turns at the border and comes back.
+SAME_FISH_IOU = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,18 @@ def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | 
     return b.box.center[0] - a.box.center[0]
 
 
+def _edge_offset(a: Box, b: Box, frame_width: float) -> float:
+    """How far apart two boxes lie along the chute, from the edges no border cuts: a box
+    cut by a border has its centre wherever the border puts it, but its other edge is the
+    fish's head or tail."""
+    edge = border_px(frame_width)
+    left_cut = a.x1 <= edge or b.x1 <= edge
+    right_cut = a.x2 >= frame_width - edge or b.x2 >= frame_width - edge
+    if left_cut != right_cut:
+        return abs(a.x2 - b.x2) if left_cut else abs(a.x1 - b.x1)
+    return abs(a.center[0] - b.center[0])  # neither cut, or each end cut: the centres
+
+
 class Tracker:
     """Associates detections frame by frame; ends tracks lost for `max_missing_s`."""
 
@@ -236,11 +251,14 @@ class Tracker:
                 if self._through_border(track, p, det.box):
                     continue
                 iou = p.iou(det.box)
-                dx, dy = abs(p.center[0] - det.box.center[0]), abs(p.center[1] - det.box.center[1])
+                dx, dy = _edge_offset(p, det.box, self.frame_width), abs(p.center[1] - det.box.center[1])
                 if iou >= MIN_IOU or dx + dy <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
-                    # each offset against the fish's own size that way: fish at different
-                    # depths in the water keep apart even when their boxes overlap
-                    cost[i, j] = (1.0 - iou) + dx / max(1.0, p.width) + dy / max(1.0, p.height)
+                    # each offset against the fish's size that way (the smaller box's: a
+                    # long fish must not swallow a small one swimming beside it); fish at
+                    # different depths in the water keep apart even when their boxes overlap
+                    cost[i, j] = (
+                        (1.0 - iou) + dx / max(1.0, min(p.width, det.box.width)) + dy / max(1.0, p.height)
+                    )
         rows, cols = linear_sum_assignment(cost)
         pairs = [(self.active[r], detections[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6]
         used = {c for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
@@ -338,7 +356,7 @@ class Tracker:
         """Whether a fish half out through a border would have to have come back whole into
         the picture to be this box: it cannot be, whatever the boxes' overlap."""
         w = self.frame_width
-        if not self._leaving_fast(track):
+        if not self._leaving_fast(track) or box.iou(track.box) >= SAME_FISH_IOU:
             return False
         edge = self.border
         if track.velocity_x > 0 and track.box.x2 >= w - edge and predicted.x2 >= w - edge:

@@ -22,7 +22,7 @@ from fishgate.decision.timeline import WRONG
 from fishgate.types import SPECIES, UNKNOWN, Box, Detection, Frame, Passage
 from fishgate.vision.counting import CountingLine
 from fishgate.vision.snapshot import BestViews
-from fishgate.vision.tracker import Track, Tracker
+from fishgate.vision.tracker import Track, Tracker, border_px
 
 _T = TypeVar("_T")
 
@@ -89,7 +89,8 @@ class Pipeline:
         )
         self.decisions: dict[int, Decision] = {}
         self.views = BestViews()
-        self._pending: dict[int, tuple[Track, str]] = {}  # ended tracks waiting for the gate
+        # ended tracks waiting for the gate; direction None: a piece of a fish, the gate serves it
+        self._pending: dict[int, tuple[Track, str | None]] = {}
         self._last = (0, 0.0)
 
     def step(self, frame: Frame) -> StepResult:
@@ -125,6 +126,8 @@ class Pipeline:
         frame, t = self._last
         result = StepResult(frame, t, [], [], command=closing)
         for track_id, (track, direction) in list(self._pending.items()):
+            if direction is None:
+                continue
             passage = self._passage(track, direction)
             result.passages.append(passage)
             view = self.views.take(track_id)
@@ -175,6 +178,11 @@ class Pipeline:
 
     def _end(self, track: Track, frame: int, t: float) -> None:
         direction = self.counter.crossing([o.box for o in track.path])
+        if direction is None and track.id in self.decisions and self._left_upstream(track):
+            # a piece of a fish whose crossing another track saw (or nobody saw): not a
+            # passage, but the fish swims on to the gate, which must still be set for it
+            self._pending[track.id] = (track, None)
+            return
         if direction is None:
             self.decisions.pop(track.id, None)
             self.scheduler.cancel(track.id)
@@ -200,11 +208,23 @@ class Pipeline:
         """(track id, passage) whose fate is known: upstream fish once their head's window has closed."""
         ready = []
         for track_id, (track, direction) in list(self._pending.items()):
-            if direction == "upstream" and track_id in self.scheduler.bookings:
+            if direction != "downstream" and track_id in self.scheduler.bookings:
+                continue
+            del self._pending[track_id]
+            if direction is None:  # the gate has served it; nothing to record
+                self.decisions.pop(track_id, None)
+                self.scheduler.collect(track_id)
+                self.views.drop(track_id)
                 continue
             ready.append((track_id, self._passage(track, direction)))
-            del self._pending[track_id]
         return ready
+
+    def _left_upstream(self, track: Track) -> bool:
+        """Whether the track's last box is cut by the upstream border (it swam out that way)."""
+        box, edge = track.last.box, border_px(self.frame_width)
+        if self.geometry.upstream_sign > 0:
+            return box.x2 >= self.frame_width - edge
+        return box.x1 <= edge
 
     def _passage(self, track: Track, direction: str) -> Passage:
         species, confidence = track.species()

@@ -14,7 +14,7 @@ from fishgate.decision.policy import RoutePolicy
 from fishgate.evaluate import EvaluationSite, compute_metrics, evaluate_footage, truth_fish
 from fishgate.replay import annotation_frames, build_pipeline, replay_log, run
 from fishgate.synth import SceneSpec, write_clip
-from fishgate.types import Box, Detection
+from fishgate.types import Box, Detection, Frame
 from fishgate.vision.annotated import AnnotatedDetector, LabelPassThrough
 from fishgate.vision.tracker import Tracker
 from tests.helpers import CHUTE_CONFIG
@@ -89,3 +89,29 @@ def test_policy_waits_while_it_can_and_decides_by_the_deadline() -> None:
         track.add_vote({"sea_trout": 0.99, "pink_salmon": 0.01})
     sure = policy.decide(track, 5, 0.2, 0.04, arrival_t=2.0)
     assert sure is not None and (sure.route, sure.reason, sure.species) == ("river", "confident", "sea_trout")
+
+
+class FirstSeenPastTheLine:
+    """A pink salmon the detector finds only once it is past the counting line (x = 352):
+    100 px long, head at x = 500 in frame 0, swimming upstream at 8 px a frame."""
+
+    def detect(self, image: np.ndarray, t: float) -> list[Detection]:
+        head = 500 + 8 * round(t * 25)
+        if head - 100 >= 640:
+            return []
+        box = Box(head - 100, 150, min(640.0, head), 190)
+        return [Detection(box, edge_cut=head >= 640, label="pink_salmon")]
+
+
+def test_the_gate_serves_a_fish_whose_crossing_nobody_saw() -> None:
+    # The fish never crossed the line in view, so it is no passage; but it swims out
+    # through the upstream border towards the gate, which must stand at the tank for it.
+    pipeline = build_pipeline(CONFIG, FirstSeenPastTheLine(), LabelPassThrough(), (640, 360), 25, run_id="t")
+    blank = np.zeros((1, 1), np.uint8)
+    stats = run(pipeline, (Frame(blank, i / 25, i) for i in range(150)), None, progress=False)
+    head_at_gate = (CONFIG.geometry.gate_x_px(640) - 500) / 8 / 25
+    assert stats.passages == []
+    assert pipeline.scheduler.route_at(head_at_gate) == "tank"
+    # it rests at the river: the one move made for a fish was made for this one
+    assert [(c.route, c.reason) for c in stats.commands if c.reason == "fish"] == [("tank", "fish")]
+    assert pipeline.scheduler.bookings == {} and pipeline.scheduler.done == {}  # served, then let go

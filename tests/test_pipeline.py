@@ -115,3 +115,21 @@ def test_the_gate_serves_a_fish_whose_crossing_nobody_saw() -> None:
     # it rests at the river: the one move made for a fish was made for this one
     assert [(c.route, c.reason) for c in stats.commands if c.reason == "fish"] == [("tank", "fish")]
     assert pipeline.scheduler.bookings == {} and pipeline.scheduler.done == {}  # served, then let go
+
+
+def test_a_fish_the_model_cannot_place_between_two_native_species_goes_to_the_river() -> None:
+    policy = RoutePolicy(frozenset({"pink_salmon"}), "tank", travel_s=0.3, margin_s=0.1)
+    tracker = Tracker(640, 360)
+    (track,), _ = tracker.update([Detection(Box(100, 100, 200, 140))], 0, 0.0)
+    for _ in range(4):  # char or trout, never sure which: but surely not a pink
+        track.add_vote({"arctic_char": 0.5, "sea_trout": 0.48, "pink_salmon": 0.02})
+    decision = policy.decide(track, 0, 0.1, 0.04, arrival_t=2.0)
+    assert decision is not None and (decision.route, decision.reason) == ("river", "confident")
+    assert decision.species == "arctic_char" and decision.confidence > 0.95
+    # the same doubt between a native and an invasive species waits, then takes the safe route
+    (other,), _ = Tracker(640, 360).update([Detection(Box(100, 100, 200, 140))], 0, 0.0)
+    for _ in range(4):
+        other.add_vote({"arctic_char": 0.5, "pink_salmon": 0.5})
+    assert policy.decide(other, 0, 0.1, 0.04, arrival_t=2.0) is None
+    late = policy.decide(other, 40, 1.58, 0.04, arrival_t=2.0)
+    assert late is not None and (late.route, late.reason) == ("tank", "unsure")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fishgate.config import Geometry
-from fishgate.types import SPECIES, UNKNOWN, Route
+from fishgate.types import SPECIES, Route
 from fishgate.vision.tracker import Track, border_px
 
 # Slower than this towards the gate, a fish is holding station: no arrival to predict.
@@ -63,15 +63,33 @@ class RoutePolicy:
         `last_chance`: the fish is leaving the picture towards the gate, so nothing more
         will be learnt about it: decide now whatever the deadline.
         """
-        species, confidence = track.species()
-        if track.votes >= self.min_votes and confidence >= self.decide_confidence and species != UNKNOWN:
-            return Decision(self.route_for(species), species, confidence, frame, t, "confident")
+        species = track.species()[0]
+        route, confidence = self.route_vote(track)
+        if track.votes >= self.min_votes and confidence >= self.decide_confidence:
+            return Decision(route, species, confidence, frame, t, "confident")
         waiting_is_safe = arrival_t is not None and t + frame_dt <= self.deadline(arrival_t)
         if not last_chance and (arrival_t is None or waiting_is_safe):
             return None  # the next frame is still in time
-        if confidence >= self.deadline_confidence and species != UNKNOWN:
-            return Decision(self.route_for(species), species, confidence, frame, t, "deadline")
+        if confidence >= self.deadline_confidence:
+            return Decision(route, species, confidence, frame, t, "deadline")
         return Decision(self.safe_route, species, confidence, frame, t, "unsure")
+
+    def route_vote(self, track: Track) -> tuple[Route, float]:
+        """The route the track's species vote leads to and its share of the whole vote.
+
+        The gate needs native or invasive, not the species: a fish the model cannot tell
+        between two native species (an Arctic char or a sea trout) is surely native. A vote
+        for unknown or a foreign label counts for the safe route."""
+        vote = track.vote if track.votes else track.weak_vote
+        total = sum(vote.values())
+        if total <= 0:
+            return self.safe_route, 0.0
+        by_route: dict[Route, float] = {}
+        for label, weight in vote.items():
+            route = self.route_for(label)
+            by_route[route] = by_route.get(route, 0.0) + weight
+        route = max(by_route, key=lambda r: by_route[r])
+        return route, by_route[route] / total
 
 
 @dataclass(frozen=True)

@@ -173,11 +173,10 @@ def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | 
     return b.box.center[0] - a.box.center[0]
 
 
-def _edge_offset(a: Box, b: Box, frame_width: float) -> float:
+def _edge_offset(a: Box, b: Box, frame_width: float, edge: float) -> float:
     """How far apart two boxes lie along the chute, from the edges no border cuts: a box
     cut by a border has its centre wherever the border puts it, but its other edge is the
-    fish's head or tail."""
-    edge = border_px(frame_width)
+    fish's head or tail. `edge`: how close to a border is cut by it (border_px)."""
     left_cut = a.x1 <= edge or b.x1 <= edge
     right_cut = a.x2 >= frame_width - edge or b.x2 >= frame_width - edge
     if left_cut != right_cut:
@@ -251,7 +250,10 @@ class Tracker:
                 if self._through_border(track, p, det.box):
                     continue
                 iou = p.iou(det.box)
-                dx, dy = _edge_offset(p, det.box, self.frame_width), abs(p.center[1] - det.box.center[1])
+                dx, dy = (
+                    _edge_offset(p, det.box, self.frame_width, self.border),
+                    abs(p.center[1] - det.box.center[1]),
+                )
                 if iou >= MIN_IOU or dx + dy <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
                     # each offset against the fish's size that way (the smaller box's: a
                     # long fish must not swallow a small one swimming beside it); fish at

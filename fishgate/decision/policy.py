@@ -1,9 +1,10 @@
 """Which way a fish goes, and by when that must be decided.
 
-A fish is routed as soon as its species vote is confident, and never later than its
-deadline: the predicted moment its head reaches the gate, minus the gate's travel
-time, minus a margin. A fish still unsure at its deadline goes the safe route (a
-trapped native can be released by hand; a passed invader cannot be recalled).
+A fish is routed as soon as its vote for a route (the summed votes of the species that
+go that way) is confident, and never later than its deadline: the predicted moment
+its head reaches the gate, minus the gate's travel time, minus a margin. A fish still
+unsure at its deadline goes the safe route (a trapped native can be released by hand;
+a passed invader cannot be recalled).
 """
 
 from __future__ import annotations

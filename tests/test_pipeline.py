@@ -133,3 +133,24 @@ def test_a_fish_the_model_cannot_place_between_two_native_species_goes_to_the_ri
     assert policy.decide(other, 0, 0.1, 0.04, arrival_t=2.0) is None
     late = policy.decide(other, 40, 1.58, 0.04, arrival_t=2.0)
     assert late is not None and (late.route, late.reason) == ("tank", "unsure")
+
+
+@pytest.mark.parametrize(
+    "vote",
+    [
+        {s: 0.2 for s in ("atlantic_salmon", "sea_trout", "arctic_char", "pink_salmon", "farmed_salmon")},
+        {"pink_salmon": 0.34, "sea_trout": 0.33, "arctic_char": 0.33},
+        {"unknown": 1.0},
+        {"Coho": 0.4, "sea_trout": 0.3, "arctic_char": 0.3},
+    ],
+)
+def test_a_vote_spread_over_many_species_is_no_vote_for_the_river(vote: dict[str, float]) -> None:
+    # three of our five species are native: a vote that knows nothing leans to the river by
+    # their number alone, and must still end at the safe route, flagged unsure
+    policy = RoutePolicy(frozenset({"pink_salmon", "farmed_salmon"}), "tank", travel_s=0.3, margin_s=0.1)
+    (track,), _ = Tracker(640, 360).update([Detection(Box(100, 100, 200, 140))], 0, 0.0)
+    for _ in range(4):
+        track.add_vote(vote)
+    assert policy.decide(track, 0, 0.1, 0.04, arrival_t=2.0) is None
+    late = policy.decide(track, 40, 1.58, 0.04, arrival_t=2.0)
+    assert late is not None and (late.route, late.reason) == ("tank", "unsure")

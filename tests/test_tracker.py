@@ -176,3 +176,13 @@ def test_a_long_fish_cut_by_the_border_does_not_take_a_small_fish_behind_it() ->
     assert seen[1][1] == [(0, 0), (1, 14)]  # frame 1: the small fish gets track 1
     assert seen[2][1] == [(1, 11)]  # frame 2: it keeps it; the long fish's track waits
     assert seen[3][1] == [(0, 0), (1, 1)]
+
+
+def test_a_small_fish_behind_a_long_one_at_the_border_is_measured_from_the_heads() -> None:
+    # the long fish, cut by the left border with its head at x = 1600, is missed in frame 1
+    # while a small fish comes in through the same border: their box centres are 700 px
+    # apart, but their heads 1400 px; the small fish is a new fish, not the long one
+    frames = [[(0, 230, 1600, 700)], [(14, 300, 200, 600)], [(11, 300, 360, 600)]]
+    seen = _close_up(frames)
+    assert seen[1][1] == [(1, 14)]
+    assert seen[2][1] == [(1, 11)]

@@ -1,8 +1,9 @@
 """Which way a fish goes, and by when that must be decided.
 
-A fish is routed as soon as its vote for a route (the summed votes of the species that
-go that way) is confident, and never later than its deadline: the predicted moment
-its head reaches the gate, minus the gate's travel time, minus a margin. A fish still
+A fish is routed as soon as its species vote is confident, or its vote for a route (the
+summed votes of our species that go that way) is, and never later than its deadline:
+the predicted moment its head reaches the gate, minus the gate's travel time, minus a
+margin. A fish still
 unsure at its deadline goes the safe route (a trapped native can be released by hand;
 a passed invader cannot be recalled).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fishgate.config import Geometry
-from fishgate.types import SPECIES, Route
+from fishgate.types import SPECIES, UNKNOWN, Route
 from fishgate.vision.tracker import Track, border_px
 
 # Slower than this towards the gate, a fish is holding station: no arrival to predict.
@@ -64,31 +65,37 @@ class RoutePolicy:
         `last_chance`: the fish is leaving the picture towards the gate, so nothing more
         will be learnt about it: decide now whatever the deadline.
         """
-        species = track.species()[0]
-        route, confidence = self.route_vote(track)
-        if track.votes >= self.min_votes and confidence >= self.decide_confidence:
-            return Decision(route, species, confidence, frame, t, "confident")
+        species, confidence = track.species()
+        if track.votes >= self.min_votes:
+            if confidence >= self.decide_confidence and species != UNKNOWN:
+                return Decision(self.route_for(species), species, confidence, frame, t, "confident")
+            route, route_share = self.route_vote(track)
+            if route_share >= self.decide_confidence:  # unsure which species, sure which way
+                return Decision(route, species, route_share, frame, t, "confident")
         waiting_is_safe = arrival_t is not None and t + frame_dt <= self.deadline(arrival_t)
         if not last_chance and (arrival_t is None or waiting_is_safe):
             return None  # the next frame is still in time
-        if confidence >= self.deadline_confidence:
-            return Decision(route, species, confidence, frame, t, "deadline")
+        # at the deadline only a leading species is followed: a vote spread over many species
+        # leans to the river by their number alone (three of our five are native)
+        if confidence >= self.deadline_confidence and species != UNKNOWN:
+            return Decision(self.route_for(species), species, confidence, frame, t, "deadline")
         return Decision(self.safe_route, species, confidence, frame, t, "unsure")
 
     def route_vote(self, track: Track) -> tuple[Route, float]:
-        """The route the track's species vote leads to and its share of the whole vote.
+        """The route the track's vote for our species leads to, and its share of the whole
+        vote (votes for unknown or a foreign label count in the whole, for no route).
 
         The gate needs native or invasive, not the species: a fish the model cannot tell
-        between two native species (an Arctic char or a sea trout) is surely native. A vote
-        for unknown or a foreign label counts for the safe route."""
+        between two native species (an Arctic char or a sea trout) is surely native."""
         vote = track.vote if track.votes else track.weak_vote
         total = sum(vote.values())
-        if total <= 0:
-            return self.safe_route, 0.0
         by_route: dict[Route, float] = {}
         for label, weight in vote.items():
-            route = self.route_for(label)
-            by_route[route] = by_route.get(route, 0.0) + weight
+            if label in SPECIES:
+                route = self.route_for(label)
+                by_route[route] = by_route.get(route, 0.0) + weight
+        if total <= 0 or not by_route:
+            return self.safe_route, 0.0
         route = max(by_route, key=lambda r: by_route[r])
         return route, by_route[route] / total
 

@@ -142,6 +142,7 @@ class GateScheduler:
     def cancel(self, track_id: int) -> None:
         """The fish will not reach the gate now (holding station, turned back, went downstream)."""
         self.bookings.pop(track_id, None)
+        self.done.pop(track_id, None)  # nothing will collect it: no passage is written
 
     def booking(self, track_id: int) -> Booking | None:
         return self.bookings.get(track_id) or self.done.get(track_id)

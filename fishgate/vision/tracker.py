@@ -54,7 +54,7 @@ BORDER_SHARE = 0.01
 SMALL_FISH_SHARE = 0.5
 LEAVING_TOLERANCE = 0.03
 # A box overlapping a fish's last box this much is that fish, even one half out through a
-# border that it seems to leave: a fish filling the frame turns at the border and comes back.
+# border that it seems to leave: it turned there (fish that fill the frame often do).
 SAME_FISH_IOU = 0.5
 
 
@@ -356,7 +356,8 @@ class Tracker:
 
     def _through_border(self, track: Track, predicted: Box, box: Box) -> bool:
         """Whether a fish half out through a border would have to have come back whole into
-        the picture to be this box: it cannot be, whatever the boxes' overlap."""
+        the picture to be this box: it cannot be, unless the box still overlaps the fish's
+        last box by SAME_FISH_IOU (it turned at the border)."""
         w = self.frame_width
         if not self._leaving_fast(track) or box.iou(track.box) >= SAME_FISH_IOU:
             return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,21 +93,34 @@ def test_policy_waits_while_it_can_and_decides_by_the_deadline() -> None:
 
 
 class FirstSeenPastTheLine:
-    """A pink salmon the detector finds only once it is past the counting line (x = 352):
-    100 px long, head at x = 500 in frame 0, swimming upstream at 8 px a frame."""
+    """A pink salmon the detector finds only once it is past the counting line: 100 px
+    long, head 140 px past the line (x = 352) in frame 0, swimming upstream at 8 px a
+    frame. `sign` -1 mirrors it: upstream is then towards -x."""
+
+    def __init__(self, sign: int) -> None:
+        self.sign = sign
 
     def detect(self, image: np.ndarray, t: float) -> list[Detection]:
         head = 500 + 8 * round(t * 25)
         if head - 100 >= 640:
             return []
-        box = Box(head - 100, 150, min(640.0, head), 190)
-        return [Detection(box, edge_cut=head >= 640, label="pink_salmon")]
+        x1, x2 = head - 100, min(640.0, head)
+        if self.sign < 0:
+            x1, x2 = 640 - x2, 640 - x1
+        return [Detection(Box(x1, 150, x2, 190), edge_cut=head >= 640, label="pink_salmon")]
 
 
-def test_the_gate_serves_a_fish_whose_crossing_nobody_saw() -> None:
+@pytest.mark.parametrize("upstream", ["+x", "-x"])
+def test_the_gate_serves_a_fish_whose_crossing_nobody_saw(upstream: str) -> None:
     # The fish never crossed the line in view, so it is no passage; but it swims out
     # through the upstream border towards the gate, which must stand at the tank for it.
-    pipeline = build_pipeline(CONFIG, FirstSeenPastTheLine(), LabelPassThrough(), (640, 360), 25, run_id="t")
+    sign = 1 if upstream == "+x" else -1
+    line = 352 if sign > 0 else 640 - 352
+    geometry = dataclasses.replace(CONFIG.geometry, upstream=upstream, counting_line_x=line)
+    config = dataclasses.replace(CONFIG, geometry=geometry)
+    pipeline = build_pipeline(
+        config, FirstSeenPastTheLine(sign), LabelPassThrough(), (640, 360), 25, run_id="t"
+    )
     blank = np.zeros((1, 1), np.uint8)
     stats = run(pipeline, (Frame(blank, i / 25, i) for i in range(150)), None, progress=False)
     head_at_gate = (CONFIG.geometry.gate_x_px(640) - 500) / 8 / 25
@@ -115,6 +129,7 @@ def test_the_gate_serves_a_fish_whose_crossing_nobody_saw() -> None:
     # it rests at the river: the one move made for a fish was made for this one
     assert [(c.route, c.reason) for c in stats.commands if c.reason == "fish"] == [("tank", "fish")]
     assert pipeline.scheduler.bookings == {} and pipeline.scheduler.done == {}  # served, then let go
+    assert pipeline.decisions == {}
 
 
 def test_a_fish_the_model_cannot_place_between_two_native_species_goes_to_the_river() -> None:

@@ -58,14 +58,16 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-def _add_report_args(parser: argparse.ArgumentParser) -> None:
+def _add_report_args(
+    parser: argparse.ArgumentParser,
+    reviewed_help: str = "species as reviewed (default: as the trap detected them)",
+) -> None:
+    """--config or --db for the store, --from/--to for local days, and --reviewed."""
     _add_config(parser, required=False)
     parser.add_argument("--db", type=Path, help="read this store file instead of the config's storage.path")
     parser.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
     parser.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last local day (included)")
-    parser.add_argument(
-        "--reviewed", action="store_true", help="species as reviewed (default: as the trap detected them)"
-    )
+    parser.add_argument("--reviewed", action="store_true", help=reviewed_help)
 
 
 def _log_for(truth: Path, logs: Path, count: int) -> Path:

@@ -218,7 +218,7 @@ def cmd_export_training(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from fishgate.cli import _day
+    from fishgate.cli import _add_report_args
 
     ex = sub.add_parser(
         "export-training",
@@ -228,11 +228,7 @@ def register(sub: Any) -> None:
         "passage, as reviewed where reviewed, else as detected. unknown and not_fish are left out, "
         "as are passages without a snapshot file (both counted). Exit 1 when nothing is exported.",
     )
-    ex.add_argument("--config", "-c", type=Path, metavar="SITE.toml", help="site config (its storage.path)")
-    ex.add_argument("--db", type=Path, help="read this store file instead of the config's storage.path")
-    ex.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
-    ex.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last local day (included)")
-    ex.add_argument("--reviewed", action="store_true", help="only passages a biologist reviewed")
+    _add_report_args(ex, reviewed_help="only passages a biologist reviewed")
     ex.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="a new or empty folder")
     ex.add_argument("--force", action="store_true", help="replace an earlier export in DIR")
     ex.set_defaults(func=cmd_export_training)

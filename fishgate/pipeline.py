@@ -22,7 +22,7 @@ from fishgate.decision.timeline import WRONG
 from fishgate.types import SPECIES, UNKNOWN, Box, Detection, Frame, Passage
 from fishgate.vision.counting import CountingLine
 from fishgate.vision.snapshot import BestViews
-from fishgate.vision.tracker import Track, Tracker, border_px
+from fishgate.vision.tracker import Track, Tracker
 
 _T = TypeVar("_T")
 
@@ -184,9 +184,7 @@ class Pipeline:
             self._pending[track.id] = (track, None)
             return
         if direction is None:
-            self.decisions.pop(track.id, None)
-            self.scheduler.cancel(track.id)
-            self.views.drop(track.id)
+            self._forget(track.id)
             return
         if direction == "downstream":
             self.scheduler.cancel(track.id)
@@ -212,16 +210,20 @@ class Pipeline:
                 continue
             del self._pending[track_id]
             if direction is None:  # the gate has served it; nothing to record
-                self.decisions.pop(track_id, None)
-                self.scheduler.collect(track_id)
-                self.views.drop(track_id)
+                self._forget(track_id)
                 continue
             ready.append((track_id, self._passage(track, direction)))
         return ready
 
+    def _forget(self, track_id: int) -> None:
+        """A fish that is no passage: its decision, booking and best view go."""
+        self.decisions.pop(track_id, None)
+        self.scheduler.cancel(track_id)
+        self.views.drop(track_id)
+
     def _left_upstream(self, track: Track) -> bool:
         """Whether the track's last box is cut by the upstream border (it swam out that way)."""
-        box, edge = track.last.box, border_px(self.frame_width)
+        box, edge = track.last.box, self.tracker.border
         if self.geometry.upstream_sign > 0:
             return box.x2 >= self.frame_width - edge
         return box.x1 <= edge

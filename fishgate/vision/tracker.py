@@ -159,29 +159,19 @@ def border_px(frame_width: float) -> float:
     return max(1.0, BORDER_SHARE * frame_width)
 
 
-def _edge_motion(a: Observation, b: Observation, frame_width: float) -> float | None:
-    """x displacement between two observations, from the parts not cut by the frame."""
-    edge = border_px(frame_width)
-    left_cut = a.box.x1 <= edge or b.box.x1 <= edge
-    right_cut = a.box.x2 >= frame_width - edge or b.box.x2 >= frame_width - edge
+def _edge_shift(a: Box, b: Box, frame_width: float, edge: float) -> float | None:
+    """x displacement from box a to box b, from the edges no border cuts (a box cut by a
+    border has its centre wherever the border puts it, but its other edge is the fish's
+    head or tail); None when the two are cut at both ends. `edge`: border_px."""
+    left_cut = a.x1 <= edge or b.x1 <= edge
+    right_cut = a.x2 >= frame_width - edge or b.x2 >= frame_width - edge
     if left_cut and right_cut:
         return None
     if left_cut:
-        return b.box.x2 - a.box.x2
+        return b.x2 - a.x2
     if right_cut:
-        return b.box.x1 - a.box.x1
-    return b.box.center[0] - a.box.center[0]
-
-
-def _edge_offset(a: Box, b: Box, frame_width: float, edge: float) -> float:
-    """How far apart two boxes lie along the chute, from the edges no border cuts: a box
-    cut by a border has its centre wherever the border puts it, but its other edge is the
-    fish's head or tail. `edge`: how close to a border is cut by it (border_px)."""
-    left_cut = a.x1 <= edge or b.x1 <= edge
-    right_cut = a.x2 >= frame_width - edge or b.x2 >= frame_width - edge
-    if left_cut != right_cut:
-        return abs(a.x2 - b.x2) if left_cut else abs(a.x1 - b.x1)
-    return abs(a.center[0] - b.center[0])  # neither cut, or each end cut: the centres
+        return b.x1 - a.x1
+    return b.center[0] - a.center[0]
 
 
 class Tracker:
@@ -250,10 +240,9 @@ class Tracker:
                 if self._through_border(track, p, det.box):
                     continue
                 iou = p.iou(det.box)
-                dx, dy = (
-                    _edge_offset(p, det.box, self.frame_width, self.border),
-                    abs(p.center[1] - det.box.center[1]),
-                )
+                shift = _edge_shift(p, det.box, self.frame_width, self.border)
+                dx = abs(shift if shift is not None else det.box.center[0] - p.center[0])
+                dy = abs(p.center[1] - det.box.center[1])
                 if iou >= MIN_IOU or dx + dy <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
                     # each offset against the fish's size that way (the smaller box's: a
                     # long fish must not swallow a small one swimming beside it); fish at
@@ -406,7 +395,7 @@ class Tracker:
             return  # keep the speed measured while more of the fish was in view
         moved = elapsed = 0.0
         for a, b in clean or pairs:
-            dx = _edge_motion(a, b, self.frame_width)
+            dx = _edge_shift(a.box, b.box, self.frame_width, self.border)
             if dx is None:
                 continue
             moved += dx

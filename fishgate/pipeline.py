@@ -256,7 +256,7 @@ class Pipeline:
             route, moving = self._gate_at(arrival_t if arrival_t is not None else self._last[1])
             if moving:
                 flags.append("gate_moving")
-        length = track.body_length_px / self.geometry.px_per_cm if track.length_px > 0 else None
+        length = track.fish_length_px / self.geometry.px_per_cm if track.length_px > 0 else None
         upstream = decision is not None and direction == "upstream"
         return Passage(
             id=self.passage_id(track),

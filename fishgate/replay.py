@@ -71,7 +71,7 @@ def build_pipeline(
     return Pipeline(
         detector,
         classifier,
-        Tracker(*frame_size),
+        Tracker(*frame_size, length_scale=getattr(detector, "length_scale", None)),
         policy,
         scheduler,
         config.geometry,

@@ -18,20 +18,29 @@ GATE_X = GEOMETRY.gate_x_px(WIDTH)
 LENGTH = 220.0  # an 85 cm salmon: its tail is still in the picture 0.5 s before its head reaches the gate
 
 
-def _swim(speeds: list[float], jitter_px: float, seed: int) -> tuple[Track, float]:
-    """A fish whose tail starts at x=0 and swims at speeds[i] px/s during frame i, its box
-    edges each off by up to jitter_px; returns its track after the last frame and the time
-    its head truly reaches the gate at its last speed."""
+def _swim(
+    speeds: list[float],
+    jitter_px: float,
+    seed: int,
+    drawn: float = 1.0,
+    length_scale: dict[str, float] | None = None,
+) -> tuple[Track, float]:
+    """A salmon whose tail starts at x=0 and swims at speeds[i] px/s during frame i, its
+    box edges each off by up to jitter_px and drawn `drawn` times its length (short at the
+    head); returns its track after the last frame and the time its head truly reaches the
+    gate at its last speed."""
     rng = np.random.default_rng(seed)
-    tracker = Tracker(WIDTH, 240)
+    tracker = Tracker(WIDTH, 240, length_scale=length_scale)
     tail, track = 0.0, None
     for i, speed in enumerate(speeds):
         tail += speed / FPS
-        x1, x2 = tail + rng.uniform(-jitter_px, jitter_px), tail + LENGTH + rng.uniform(-jitter_px, jitter_px)
+        x1 = tail + rng.uniform(-jitter_px, jitter_px)
+        x2 = tail + LENGTH * drawn + rng.uniform(-jitter_px, jitter_px)
         box = Box(max(0.0, x1), 100.0, min(float(WIDTH), x2), 150.0)
         edge_cut = box.x1 <= tracker.border or box.x2 >= WIDTH - tracker.border
         seen, _ = tracker.update([Detection(box, edge_cut=edge_cut)], i, i / FPS)
         track = seen[0]
+        track.add_vote({"atlantic_salmon": 1.0})
     assert track is not None
     now = (len(speeds) - 1) / FPS
     return track, now + (GATE_X - (tail + LENGTH)) / speeds[-1]
@@ -69,3 +78,19 @@ def test_the_prediction_follows_a_fish_that_changes_speed(before: float, after: 
         assert line is not None and arrival is not None
         assert line[1] == pytest.approx(after, rel=0.1)
         assert abs(arrival.head_t - true_t) < 0.2
+
+
+def test_a_species_the_detector_draws_short_is_on_time_with_its_length_scale() -> None:
+    # A detector that draws salmon 5 % short puts a salmon's head, once out of the picture
+    # (the trailing edge plus the length), 11 px behind: 0.1 s late at 115 px/s, a third
+    # of the gate's travel.
+    speeds = [115.0] * round((GATE_X - LENGTH) / 115.0 * FPS - 0.5 * FPS)
+    track, true_t = _swim(speeds, jitter_px=0.0, seed=0, drawn=0.95)
+    late = gate_arrival(track, GEOMETRY, WIDTH)
+    track, _ = _swim(speeds, jitter_px=0.0, seed=0, drawn=0.95, length_scale={"atlantic_salmon": 1 / 0.95})
+    on_time = gate_arrival(track, GEOMETRY, WIDTH)
+    assert late is not None and on_time is not None
+    assert late.head_t - true_t > 0.08
+    # what is left: the fitted line still holds boxes from when the head was in view, short
+    assert abs(on_time.head_t - true_t) < 0.04
+    assert track.fish_length_px == pytest.approx(LENGTH, rel=0.01)  # and so its length_cm

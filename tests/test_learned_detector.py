@@ -222,6 +222,29 @@ def test_a_card_whose_stride_does_not_fit_the_model_is_refused_at_load(tmp_path:
     assert "\n" not in str(info.value)
 
 
+def test_the_length_calibration_reaches_the_tracker_through_the_motion_gate(tmp_path: Path) -> None:
+    detector = build_detector(load_config(CHUTE_CONFIG), (W, H))
+    assert isinstance(detector, MotionGatedDetector)
+    # measured on the training footage by tools/calibrate_lengths.py: salmon are drawn short
+    assert detector.length_scale == {"atlantic_salmon": pytest.approx(1.057)}
+    card = load_detector_card(MODEL.with_suffix(".json"))
+    assert load_detector_card(_card_with(tmp_path, card.to_json())).length_scale == card.length_scale
+
+
+@pytest.mark.parametrize("scale", [{"salmo_salar": 1.05}, {"sea_trout": 3.0}, {"sea_trout": 0.1}])
+def test_a_length_scale_off_the_species_or_the_plausible_is_refused(tmp_path: Path, scale: dict) -> None:
+    card = json.loads(MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    card["length_scale"] = scale
+    with pytest.raises(ModelError, match=r"detector\.json: length_scale: .*calibrate_lengths\.py"):
+        load_detector_card(_card_with(tmp_path, card))
+
+
+def _card_with(folder: Path, card: dict) -> Path:
+    path = folder / "detector.json"
+    path.write_text(json.dumps(card), encoding="utf-8")
+    return path
+
+
 # -- the site config ------------------------------------------------------------------
 
 

@@ -156,7 +156,7 @@ def head_line(track: Track, frame_width: int, sign: int) -> tuple[float, float] 
         recent = alone
     if len(recent) < 3:
         return None
-    length = track.body_length_px
+    length = track.fish_length_px
     edge = border_px(frame_width)
     n = sx = sy = sxx = sxy = 0.0
     for o in recent:  # plain weighted sums: called for every fish every frame

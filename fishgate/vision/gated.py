@@ -58,6 +58,11 @@ class MotionGatedDetector:
         self._had_fish = False
         self._still_frames = 0
 
+    @property
+    def length_scale(self) -> dict[str, float]:
+        """The wrapped detector's length calibration (none for one that has none)."""
+        return getattr(self.detector, "length_scale", {})
+
     def detect(self, image: np.ndarray, t: float) -> list[Detection]:
         self.counts.frames += 1
         moving = bool(self.motion.update(image, t))

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from fishgate.errors import ModelError
-from fishgate.types import Box, Detection
+from fishgate.types import SPECIES, Box, Detection
 from fishgate.vision.onnx_model import (
     check_image_input,
     check_stamp,
@@ -32,6 +32,8 @@ from fishgate.vision.onnx_model import (
 )
 
 CARD_FORMAT = "fishgate-detector-card/1"
+# A detector whose boxes are off from a fish's length by more than this is broken, not biased.
+MIN_LENGTH_SCALE, MAX_LENGTH_SCALE = 0.5, 2.0
 # Boxes ending within this many input px of the frame border are snapped to it: the
 # model's box for a fish half out of the picture falls a few px short of the border
 # (median 4 frame px in validation), and the tracker reads a fish entering or leaving
@@ -56,6 +58,9 @@ class DetectorCard:
     box_nms_iou: float  # two peaks whose boxes overlap more than this are one fish
     merged_share: float  # a box this much inside another detection is flagged `merged`
     version: str = ""
+    # species -> annotated fish length / the detector's box width for it, measured on the
+    # training footage (tools/calibrate_lengths.py); a species not named needs none
+    length_scale: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +87,8 @@ class DetectorCard:
             "box_nms_iou": self.box_nms_iou,
             "merged_share": self.merged_share,
         }
+        if self.length_scale:
+            card["length_scale"] = dict(self.length_scale)
         card.update(self.extra)
         return card
 
@@ -111,18 +118,26 @@ def load_detector_card(path: Path) -> DetectorCard:
             box_nms_iou=float(data["box_nms_iou"]),
             merged_share=float(data["merged_share"]),
             version=str(data.get("version", "")),
+            length_scale={str(k): float(v) for k, v in data.get("length_scale", {}).items()},
             extra={k: v for k, v in data.items() if k not in _CARD_KEYS},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: detector card lacks or garbles {exc}") from None
     if not 0 < card.score_threshold < 1 or card.std <= 0 or card.stride < 1:
         raise ModelError(f"{path}: detector card needs 0 < score_threshold < 1, std > 0, stride >= 1")
+    for species, scale in card.length_scale.items():
+        if species not in SPECIES or not MIN_LENGTH_SCALE <= scale <= MAX_LENGTH_SCALE:
+            raise ModelError(
+                f"{path}: length_scale: {species} = {scale}: expected one of {', '.join(SPECIES)} with a "
+                f"scale from {MIN_LENGTH_SCALE} to {MAX_LENGTH_SCALE}; measure it again with "
+                "tools/calibrate_lengths.py"
+            )
     return card
 
 
 _CARD_KEYS = {
     "format", "version", "model_file", "sha256", "input", "normalisation", "output",
-    "score_threshold", "box_nms_iou", "merged_share",
+    "score_threshold", "box_nms_iou", "merged_share", "length_scale",
 }  # fmt: skip
 
 
@@ -212,6 +227,7 @@ class LearnedDetector:
         self.model_path = model_path
         self.frame_size = frame_size
         self.score_threshold = self.card.score_threshold if score_threshold is None else score_threshold
+        self.length_scale = self.card.length_scale
         self._check_output()
 
     def _check_output(self) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from types import MappingProxyType
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -89,6 +90,9 @@ class Track:
     # recent widths of views not cut by the border: alone, and also those shared with another fish
     whole_widths: deque[float] = field(default_factory=lambda: deque(maxlen=BODY_LENGTH_VIEWS))
     uncut_widths: deque[float] = field(default_factory=lambda: deque(maxlen=BODY_LENGTH_VIEWS))
+    # species -> true length / box width, for a detector whose boxes are biased for some
+    # species (the detector card's length_scale); shared by every track of a Tracker
+    length_scale: Mapping[str, float] = field(default_factory=dict, repr=False)
     _median: float = 0.0
     _median_of: int = -1  # path length when _median was taken
 
@@ -123,6 +127,15 @@ class Track:
         if self._median_of != len(self.path):
             self._median, self._median_of = statistics.median(widths), len(self.path)
         return self._median
+
+    @property
+    def fish_length_px(self) -> float:
+        """The fish's true length: its length in the detector's boxes, corrected for the
+        detector's bias on the species it is voted to be. The tracker matches boxes with
+        boxes and uses body_length_px; where the head is and how long the fish is, this."""
+        if not self.length_scale:
+            return self.body_length_px
+        return self.body_length_px * self.length_scale.get(self.species()[0], 1.0)
 
     def add_vote(self, probabilities: dict[str, float], weak: bool = False) -> None:
         """One crop's species probabilities, weighted by how sure the crop is."""
@@ -177,11 +190,18 @@ def _edge_shift(a: Box, b: Box, frame_width: float, edge: float) -> float | None
 class Tracker:
     """Associates detections frame by frame; ends tracks lost for `max_missing_s`."""
 
-    def __init__(self, frame_width: int, frame_height: int, max_missing_s: float = 0.8) -> None:
+    def __init__(
+        self,
+        frame_width: int,
+        frame_height: int,
+        max_missing_s: float = 0.8,
+        length_scale: Mapping[str, float] | None = None,
+    ) -> None:
         self.frame_width = frame_width
         self.frame_height = frame_height
         self.border = border_px(frame_width)
         self.max_missing_s = max_missing_s
+        self.length_scale = MappingProxyType(dict(length_scale or {}))
         self.reset()
 
     def reset(self) -> None:
@@ -201,7 +221,7 @@ class Tracker:
             self._observe(track, det, frame, t)
             seen.append(track)
         for det in lonely:
-            track = Track(self._next_id)
+            track = Track(self._next_id, length_scale=self.length_scale)
             self._next_id += 1
             self._observe(track, det, frame, t)
             self.active.append(track)

@@ -133,8 +133,8 @@ YOUNG_TRACK_EXTRA = 0.06
 # exp(-age / HEAD_FIT_TAU_S). The detector's box edges jitter by several pixels from frame
 # to frame and are biased near the border, so a short window measures the speed badly: on
 # the sample footage a plain 0.8 s fit put one fish in six over 0.2 s off at 0.55 s before
-# its arrival, this fit one in twelve. The price is lag: a fish that changes speed is
-# followed within about two seconds (tests/test_arrival.py). Switching to a short fit when
+# its arrival, this fit one in twelve. The price is lag: 2.4 s after a fish changes speed
+# its speed is measured within 10 % (tests/test_arrival.py). Switching to a short fit when
 # the two disagree was tried and lost fish: the border bias looks like a change of speed.
 HEAD_FIT_TAU_S = 1.2
 HEAD_FIT_SPAN_S = 3 * HEAD_FIT_TAU_S

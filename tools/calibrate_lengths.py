@@ -11,8 +11,9 @@ it as the median width of the fish's whole, unshared boxes, so a detector that d
 species short makes those fish late at the gate and short in the records.
 
 For every annotated fish, this compares its annotated length (its widest box wholly
-inside the frame) with the median width of the detector's boxes that match it (IoU >= 0.5, not cut by the border, not flagged merged); per species it
-prints the median ratio over fish, annotated / detected, and its quartiles.
+inside the frame) with the median width of the detector's boxes that match it (IoU >=
+0.5, not cut by the border, not flagged merged); per species it prints the median ratio
+over fish, annotated / detected, and its quartiles.
 
 Run it on the footage the detector was trained on, never on footage you evaluate with.
 --write puts `length_scale` into the detector's card for every species whose ratio is

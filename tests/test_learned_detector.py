@@ -14,6 +14,7 @@ import pytest
 from fishgate.cli import main
 from fishgate.config import DetectionConfig, bundled_path, load_config
 from fishgate.errors import ConfigError, ModelError
+from fishgate.replay import build_pipeline
 from fishgate.synth import SceneRenderer, SceneSpec, render_fish
 from fishgate.types import Box
 from fishgate.vision.gated import MotionGatedDetector, build_detector
@@ -227,6 +228,8 @@ def test_the_length_calibration_reaches_the_tracker_through_the_motion_gate(tmp_
     assert isinstance(detector, MotionGatedDetector)
     # measured on the training footage by tools/calibrate_lengths.py: salmon are drawn short
     assert detector.length_scale == {"atlantic_salmon": pytest.approx(1.057)}
+    pipeline = build_pipeline(load_config(CHUTE_CONFIG), detector, lambda image, dets: [], (W, H), FPS, "t")
+    assert pipeline.tracker.length_scale == detector.length_scale
     card = load_detector_card(MODEL.with_suffix(".json"))
     assert load_detector_card(_card_with(tmp_path, card.to_json())).length_scale == card.length_scale
 

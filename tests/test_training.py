@@ -99,3 +99,6 @@ def test_detector_build_writes_a_model_the_runtime_loads(tmp_path: Path) -> None
     assert card.extra["training"]["clips"] == ["crowded.xml"]
     detector = LearnedDetector(model, frame_size=(640, 360))
     assert detector.maps(np.zeros((360, 640, 3), np.uint8)).shape == (5, 45, 80)
+    # the last step measured its lengths on the training clip (one epoch: whatever it found)
+    assert isinstance(card.extra["length_calibration"], list)
+    assert all(0.5 <= scale <= 2.0 for scale in card.length_scale.values())

@@ -23,6 +23,7 @@ from fishgate.training.card import write_card
 from fishgate.training.dataset import sha256_of
 from fishgate.training.detector_data import FrameSet, clip_frames, concat, load, save
 from fishgate.training.detector_report import MatchCounts, boxes_of
+from fishgate.training.lengths import fish_ratios, format_rows, length_scale, summarise
 from fishgate.vision.learned import DetectorCard, LearnedDetector, decode
 
 INPUT_SIZE = (160, 90)  # width, height: a quarter of the sample chute's 640 x 360
@@ -141,7 +142,7 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
     from fishgate.training.detector_train import DetectorTrainSettings, predict_maps, train_detector
 
     started = time.monotonic()
-    print("1/4 frames")
+    print("1/5 frames")
     train_set = collect(plan.train_clips, plan.input_size, plan.cache_dir, "train")
     if plan.val_clips:
         val_set = collect(plan.val_clips, plan.input_size, plan.cache_dir, "validation")
@@ -153,13 +154,13 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
         )
     print(f"  training on {len(train_set)} frames, {sum(len(b) for b in train_set.boxes)} fish boxes")
 
-    print("2/4 training")
+    print("2/5 training")
     settings = DetectorTrainSettings(
         epochs=plan.epochs, seed=plan.seed, frames_per_epoch=plan.frames_per_epoch
     )
     net = train_detector(train_set, settings)
 
-    print("3/4 threshold on the validation frames")
+    print("3/5 threshold on the validation frames")
     draft = draft_card(plan.input_size)
     scores = score_frames(predict_maps(net, val_set), val_set, draft, THRESHOLDS)
     best = max(THRESHOLDS, key=lambda t: scores[t]["iou50"].f1)
@@ -170,7 +171,7 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
             f"  {t:.2f}: IoU.5 R {s.recall:.4f} P {s.precision:.4f} F1 {s.f1:.4f}; IoU.3 F1 {lo.f1:.4f}{mark}"
         )
 
-    print("4/4 export, card, check through ONNX Runtime")
+    print("4/5 export, card, check through ONNX Runtime")
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     model = plan.out_dir / f"{plan.name}.onnx"
     export_onnx(net, model, plan.input_size)
@@ -197,10 +198,18 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
         "iou50": checked["iou50"].as_dict(),
         "iou30": checked["iou30"].as_dict(),
     }
-    write_card(model, card, plan.name, {**record, "validation": validation})
+    record = {**record, "validation": validation}
+    write_card(model, card, plan.name, record)
+
+    print("5/5 lengths on the training clips (length_scale)")
+    rows = summarise(r for video, xml in plan.train_clips for r in fish_ratios(video, xml, model))
+    print(format_rows(rows))
+    card = replace(card, length_scale=length_scale(rows))
+    record["length_calibration"] = [asdict(r) for r in rows]
+    write_card(model, card, plan.name, record)
     print(
         f"\n{model} ({model.stat().st_size / 1024:.0f} kB), threshold {best}, validation on {len(val_set)} "
-        f"frames through ONNX Runtime: IoU.5 {validation['iou50']}"
+        f"frames through ONNX Runtime: IoU.5 {validation['iou50']}; length_scale {card.length_scale}"
     )
     print(f"built in {time.monotonic() - started:.0f} s")
     return validation

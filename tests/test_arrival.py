@@ -14,6 +14,7 @@ from fishgate.vision.tracker import Track, Tracker
 FPS = 25.0
 WIDTH = 640
 GEOMETRY = Geometry(px_per_cm=2.6, counting_line_x=352, upstream="+x", gate_distance_cm=80.0)
+MIRRORED = Geometry(px_per_cm=2.6, counting_line_x=WIDTH - 352, upstream="-x", gate_distance_cm=80.0)
 GATE_X = GEOMETRY.gate_x_px(WIDTH)
 LENGTH = 220.0  # an 85 cm salmon: its tail is still in the picture 0.5 s before its head reaches the gate
 
@@ -24,11 +25,12 @@ def _swim(
     seed: int,
     drawn: float = 1.0,
     length_scale: dict[str, float] | None = None,
+    mirrored: bool = False,
 ) -> tuple[Track, float]:
     """A salmon whose tail starts at x=0 and swims at speeds[i] px/s during frame i, its
     box edges each off by up to jitter_px and drawn `drawn` times its length (short at the
     head); returns its track after the last frame and the time its head truly reaches the
-    gate at its last speed."""
+    gate at its last speed. `mirrored`: the same fish at a site whose upstream is -x."""
     rng = np.random.default_rng(seed)
     tracker = Tracker(WIDTH, 240, length_scale=length_scale)
     tail, track = 0.0, None
@@ -36,6 +38,8 @@ def _swim(
         tail += speed / FPS
         x1 = tail + rng.uniform(-jitter_px, jitter_px)
         x2 = tail + LENGTH * drawn + rng.uniform(-jitter_px, jitter_px)
+        if mirrored:
+            x1, x2 = WIDTH - x2, WIDTH - x1
         box = Box(max(0.0, x1), 100.0, min(float(WIDTH), x2), 150.0)
         edge_cut = box.x1 <= tracker.border or box.x2 >= WIDTH - tracker.border
         seen, _ = tracker.update([Detection(box, edge_cut=edge_cut)], i, i / FPS)
@@ -94,3 +98,22 @@ def test_a_species_the_detector_draws_short_is_on_time_with_its_length_scale() -
     # what is left: the fitted line still holds boxes from when the head was in view, short
     assert abs(on_time.head_t - true_t) < 0.04
     assert track.fish_length_px == pytest.approx(LENGTH, rel=0.01)  # and so its length_cm
+
+
+def test_a_site_whose_upstream_is_minus_x_is_predicted_alike() -> None:
+    speeds = [160.0] * 40 + [115.0] * 45
+    for seed in range(5):
+        kwargs = {
+            "jitter_px": 6.0,
+            "seed": seed,
+            "drawn": 0.95,
+            "length_scale": {"atlantic_salmon": 1 / 0.95},
+        }
+        track, true_t = _swim(speeds, **kwargs)
+        mirrored, mirrored_true_t = _swim(speeds, mirrored=True, **kwargs)
+        arrival = gate_arrival(track, GEOMETRY, WIDTH)
+        mirrored_arrival = gate_arrival(mirrored, MIRRORED, WIDTH)
+        assert arrival is not None and mirrored_arrival is not None
+        assert mirrored_true_t == true_t
+        assert mirrored_arrival.head_t == pytest.approx(arrival.head_t, abs=1e-6)
+        assert mirrored_arrival.spread_s == pytest.approx(arrival.spread_s, abs=1e-6)

@@ -28,7 +28,7 @@ from fishgate.config import Geometry, SiteConfig
 from fishgate.cvat import AnnotatedTrack, Annotation
 from fishgate.decision.timeline import TIME_EPS, WRONG, GateTimeline
 from fishgate.errors import ConfigError, PassageLogError
-from fishgate.types import DIRECTIONS, INVASIVE, ROUTES, Passage
+from fishgate.types import DIRECTIONS, INVASIVE, ROUTES, Box, Passage
 
 MIN_MATCH_IOU = 0.3
 # Frames over which the speed of a fish leaving the picture is measured. 20 frames
@@ -99,6 +99,18 @@ def _frame_width(annotation: Annotation, geometry: Geometry) -> int:
     return width
 
 
+def inside_frame(box: Box, frame_width: int) -> bool:
+    """Whether an annotated box shows the whole fish: neither end cut by a border."""
+    return box.x1 > EDGE_PX and box.x2 < frame_width - EDGE_PX
+
+
+def annotated_length(boxes: Sequence[Box], frame_width: int) -> float:
+    """A fish's length along the chute from its annotated boxes: its widest box wholly
+    inside the frame (its widest box at all if it never was)."""
+    inside = [b.width for b in boxes if inside_frame(b, frame_width)]
+    return max(inside) if inside else max(b.width for b in boxes)
+
+
 def gate_arrival_s(track: AnnotatedTrack, geometry: Geometry, frame_width: int, fps: float) -> float:
     """When the fish's head reaches the gate, from its speed as it leaves the frame.
 
@@ -108,8 +120,7 @@ def gate_arrival_s(track: AnnotatedTrack, geometry: Geometry, frame_width: int, 
     """
     sign = geometry.upstream_sign
     boxes = track.boxes()
-    inside = [b.box.width for b in boxes if b.box.x1 > EDGE_PX and b.box.x2 < frame_width - EDGE_PX]
-    length = max(inside) if inside else max(b.box.width for b in boxes)
+    length = annotated_length([b.box for b in boxes], frame_width)
     frames, heads = [], []
     for b in boxes[-EXIT_SPEED_FRAMES:]:
         lead, trail = (b.box.x2, b.box.x1) if sign > 0 else (b.box.x1, b.box.x2)

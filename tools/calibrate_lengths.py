@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from fishgate.batch import video_of
 from fishgate.config import load_config
 from fishgate.training.lengths import TOLERANCE, fish_ratios, format_rows, length_scale, summarise
+from fishgate.vision.learned import load_detector_card
 
 
 def main() -> None:
@@ -47,9 +49,8 @@ def main() -> None:
     print(format_rows(rows))
     print(f"length_scale (off by more than {args.tolerance:.0%}): {json.dumps(scales)}")
     if args.write is not None:
-        card = json.loads(args.write.read_text(encoding="utf-8"))
-        card["length_scale"] = scales
-        args.write.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+        card = replace(load_detector_card(args.write), length_scale=scales)
+        args.write.write_text(json.dumps(card.to_json(), indent=1) + "\n", encoding="utf-8")
         print(f"written to {args.write}")
 
 

@@ -88,7 +88,7 @@ class RoutePolicy:
 
         The gate needs native or invasive, not the species: a fish the model cannot tell
         between two native species (an Arctic char or a sea trout) is surely native."""
-        vote = track.vote if track.votes else track.weak_vote
+        vote = track.current_vote
         total = sum(vote.values())
         by_route: dict[Route, float] = {}
         for label, weight in vote.items():

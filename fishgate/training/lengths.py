@@ -5,10 +5,10 @@ when it reaches the gate; it is also the length_cm of every passage. The tracker
 it as the median width of the fish's whole, unshared boxes, so a detector that draws a
 species short makes those fish late at the gate and short in the records. For every
 annotated fish this compares its annotated length (its widest box wholly inside the
-frame) with the median width of the detector's boxes that match it (IoU >= 0.5, not
-cut by the border, not flagged merged). Per species, the median of those ratios,
-annotated / detected, is the card's `length_scale` where it is off by more than a
-tolerance.
+frame, as the evaluation takes it) with the median width of the detector's boxes
+that match it (IoU >= 0.5, not cut by the border, not flagged merged). Per species,
+the median of those ratios, annotated / detected, is the card's `length_scale` where
+it is off by more than a tolerance.
 
 Measured on the footage the detector was trained on (`fishgate train-detector` does it
 as its last step; `tools/calibrate_lengths.py` does it for a model already built). Needs
@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fishgate.cvat import read_cvat
+from fishgate.evaluate import annotated_length, inside_frame
 from fishgate.sources.replay import ReplaySource
-from fishgate.types import SPECIES, Box
+from fishgate.types import SPECIES
 from fishgate.vision.learned import MAX_LENGTH_SCALE, MIN_LENGTH_SCALE, LearnedDetector
 
 MATCH_IOU = 0.5
@@ -61,21 +62,16 @@ def fish_ratios(
             whole = [d.box for d in detector.detect(frame.image, frame.t) if not d.edge_cut and not d.merged]
             for track_id, by_frame in boxes.items():
                 annotated = by_frame.get(frame.index)
-                if annotated is None or not _inside(annotated, width):
+                if annotated is None or not inside_frame(annotated, width):
                     continue
                 best = max(whole, key=annotated.iou, default=None)
                 if best is not None and best.iou(annotated) >= MATCH_IOU:
                     widths[track_id].append(best.width)
-    ratios = []
-    for track_id, seen in widths.items():
-        inside = [b.width for b in boxes[track_id].values() if _inside(b, width)]
-        if len(seen) >= MIN_VIEWS and inside:
-            ratios.append((labels[track_id], max(inside) / statistics.median(seen)))
-    return ratios
-
-
-def _inside(box: Box, frame_width: int) -> bool:
-    return box.x1 > 1 and box.x2 < frame_width - 1
+    return [
+        (labels[track_id], annotated_length(list(boxes[track_id].values()), width) / statistics.median(seen))
+        for track_id, seen in widths.items()
+        if len(seen) >= MIN_VIEWS  # seen only in frames where the annotation is whole
+    ]
 
 
 def summarise(ratios: Iterable[tuple[str, float]]) -> list[SpeciesLengths]:

@@ -108,9 +108,14 @@ class Track:
     def box(self) -> Box:
         return self.last.box
 
+    @property
+    def current_vote(self) -> dict[str, float]:
+        """The vote that counts: clean crops' once any has voted, else the weak one."""
+        return self.vote if self.votes else self.weak_vote
+
     def species(self) -> tuple[str, float]:
         """The vote's leading label and its share of the whole vote (0 if no votes)."""
-        vote = self.vote if self.votes else self.weak_vote
+        vote = self.current_vote
         total = sum(vote.values())
         if total <= 0:
             return UNKNOWN, 0.0

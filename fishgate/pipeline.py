@@ -9,7 +9,7 @@ trap would have.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -31,6 +31,13 @@ VOTES_AFTER_DECISION = 8
 
 
 class Detector(Protocol):
+    """The fish in one frame. `length_scale`: species -> true length / box width, for a
+    detector whose boxes are biased for some species (the learned detector's card); the
+    tracker corrects each fish's length with it. NO_LENGTH_SCALE for one true to length."""
+
+    @property
+    def length_scale(self) -> Mapping[str, float]: ...
+
     def detect(self, image: np.ndarray, t: float) -> list[Detection]: ...
 
 

@@ -71,7 +71,7 @@ def build_pipeline(
     return Pipeline(
         detector,
         classifier,
-        Tracker(*frame_size, length_scale=getattr(detector, "length_scale", None)),
+        Tracker(*frame_size, length_scale=detector.length_scale),
         policy,
         scheduler,
         config.geometry,

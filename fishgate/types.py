@@ -7,7 +7,9 @@ bad value is caught where it is made, not three stages later.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -18,6 +20,8 @@ SPECIES: tuple[str, ...] = get_args(Species)
 INVASIVE: frozenset[str] = frozenset({"pink_salmon", "farmed_salmon"})
 NATIVE: frozenset[str] = frozenset(SPECIES) - INVASIVE
 UNKNOWN = "unknown"
+# A detector that draws every species true to length: no length_scale to apply.
+NO_LENGTH_SCALE: Mapping[str, float] = MappingProxyType({})
 NOT_FISH = "not_fish"  # a reviewer's label: a leaf, a stick, a shadow; left out of counts
 REVIEW_LABELS: tuple[str, ...] = (*get_args(Species), UNKNOWN, NOT_FISH)
 

@@ -18,7 +18,7 @@ from fishgate.config import ServoConfig, SiteConfig, StorageConfig, load_config
 from fishgate.errors import SourceError, StoreError
 from fishgate.hw.gate import ServoGate
 from fishgate.sources.synthetic import SyntheticFish, SyntheticSource
-from fishgate.types import Detection, Frame
+from fishgate.types import NO_LENGTH_SCALE, Detection, Frame
 from fishgate.vision.annotated import LabelPassThrough
 from tests.helpers import CHUTE_CONFIG
 
@@ -30,6 +30,8 @@ RIVER_DUTY = (1.5 - 0.25) / 20
 
 class StageThatFails:
     """A detector that works, then at one frame does something: raise, or signal the process."""
+
+    length_scale = NO_LENGTH_SCALE
 
     def __init__(self, at_frame: int, action) -> None:  # type: ignore[no-untyped-def]
         self.frames = 0

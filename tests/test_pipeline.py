@@ -15,7 +15,7 @@ from fishgate.decision.policy import RoutePolicy
 from fishgate.evaluate import EvaluationSite, compute_metrics, evaluate_footage, truth_fish
 from fishgate.replay import annotation_frames, build_pipeline, replay_log, run
 from fishgate.synth import SceneSpec, write_clip
-from fishgate.types import Box, Detection, Frame
+from fishgate.types import NO_LENGTH_SCALE, Box, Detection, Frame
 from fishgate.vision.annotated import AnnotatedDetector, LabelPassThrough
 from fishgate.vision.tracker import Tracker
 from tests.helpers import CHUTE_CONFIG
@@ -96,6 +96,8 @@ class FirstSeenPastTheLine:
     """A pink salmon the detector finds only once it is past the counting line: 100 px
     long, head 140 px past the line (x = 352) in frame 0, swimming upstream at 8 px a
     frame. `sign` -1 mirrors it: upstream is then towards -x."""
+
+    length_scale = NO_LENGTH_SCALE
 
     def __init__(self, sign: int) -> None:
         self.sign = sign

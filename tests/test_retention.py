@@ -170,6 +170,7 @@ class _FreesSpaceAt:
 
     def __init__(self, detector, frame: int, filler: Path) -> None:  # type: ignore[no-untyped-def]
         self.detector, self.frame, self.filler, self.frames = detector, frame, filler, 0
+        self.length_scale = detector.length_scale
 
     def detect(self, image, t):  # type: ignore[no-untyped-def]
         self.frames += 1

@@ -8,16 +8,19 @@ our five species.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from fishgate.cvat import Annotation
-from fishgate.types import Box, Detection
+from fishgate.types import NO_LENGTH_SCALE, Box, Detection
 from fishgate.vision.tracker import border_px
 
 
 class AnnotatedDetector:
+    # annotated boxes are the truth's own lengths: nothing to correct (see pipeline.Detector)
+    length_scale: Mapping[str, float] = NO_LENGTH_SCALE
+
     def __init__(
         self,
         annotation: Annotation,

@@ -32,14 +32,14 @@ Runs on one thread in about 1-2 ms a frame on a desktop CPU (tools/eval_detector
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from fishgate.types import Box, Detection
+from fishgate.types import NO_LENGTH_SCALE, Box, Detection
 from fishgate.vision.motion import as_u8, median_u8, rate
 
 __all__ = ["Detection", "FishDetector"]  # Detection is fishgate.types.Detection, the pipeline's
@@ -145,6 +145,9 @@ class FishDetector:
     `t` is the frame's time in seconds: learning rates follow time, not calls, so a
     detector that is skipped while nothing moves catches up on the next call.
     """
+
+    # its boxes follow the fish's silhouette: nothing to correct (see pipeline.Detector)
+    length_scale: Mapping[str, float] = NO_LENGTH_SCALE
 
     def __init__(
         self,

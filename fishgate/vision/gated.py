@@ -11,6 +11,7 @@ for a lost fish), and something fish-like on a still chute costs a fifth as much
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,9 @@ from fishgate.vision.motion import MotionGate
 
 
 class FrameDetector(Protocol):
+    @property
+    def length_scale(self) -> Mapping[str, float]: ...
+
     def detect(self, image: np.ndarray, t: float) -> list[Detection]: ...
 
 
@@ -59,9 +63,9 @@ class MotionGatedDetector:
         self._still_frames = 0
 
     @property
-    def length_scale(self) -> dict[str, float]:
-        """The wrapped detector's length calibration (none for one that has none)."""
-        return getattr(self.detector, "length_scale", {})
+    def length_scale(self) -> Mapping[str, float]:
+        """The wrapped detector's length calibration."""
+        return self.detector.length_scale
 
     def detect(self, image: np.ndarray, t: float) -> list[Detection]:
         self.counts.frames += 1

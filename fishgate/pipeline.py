@@ -22,6 +22,7 @@ from fishgate.decision.timeline import WRONG
 from fishgate.types import SPECIES, UNKNOWN, Box, Detection, Frame, Passage
 from fishgate.vision.counting import CountingLine
 from fishgate.vision.snapshot import BestViews
+from fishgate.vision.swaps import SwapCheck, firm_species
 from fishgate.vision.tracker import Track, Tracker
 
 _T = TypeVar("_T")
@@ -98,6 +99,7 @@ class Pipeline:
         self.views = BestViews()
         # ended tracks waiting for the gate; direction None: a piece of a fish, the gate serves it
         self._pending: dict[int, tuple[Track, str | None]] = {}
+        self._swap_checks: dict[int, SwapCheck] = {}  # track id -> check open since a crowd
         self._last = (0, 0.0)
 
     def step(self, frame: Frame) -> StepResult:
@@ -141,19 +143,62 @@ class Pipeline:
             if view is not None:
                 result.snapshots[passage.id] = view
         self._pending.clear()
+        self._swap_checks.clear()
         self.views.clear()
         return result, self.tracker.finish()
 
     def _vote(self, frame: Frame, seen: list[Track]) -> None:
         # the observation just added to each track is this frame's detection for it
-        wanting = [tr for tr in seen if self._wants_votes(tr)]
+        for track in seen:
+            if track.last.merged:
+                self._open_swap_check(track)
+        wanting = [tr for tr in seen if self._wants_votes(tr) or self._checking(tr)]
         if not wanting:
             return
         crops = [Detection(tr.last.box, label=tr.last.label) for tr in wanting]
         for track, probs in zip(wanting, self.classifier(frame.image, crops), strict=True):
+            if self._checking(track):
+                self._swap_checks[track.id].views.append(probs)
+                continue
             weak = track.last.edge_cut or track.last.merged
             track.add_vote(probs, weak=weak)
             self.views.offer(track.id, frame.image, track.last.box, max(probs.values()), whole=not weak)
+        for i, track in enumerate(seen):
+            check = self._swap_checks.get(track.id)
+            if check is not None and check.complete:
+                del self._swap_checks[track.id]
+                seen[i] = self._settle_swap_check(track, check, frame)
+
+    def _open_swap_check(self, track: Track) -> None:
+        """A track in a crowd: its next clean views will say whether it still follows its fish."""
+        check = self._swap_checks.get(track.id)
+        if check is not None and not check.views:
+            return  # the same crowd goes on
+        species = firm_species(track.vote, track.votes)
+        if species is None:
+            self._swap_checks.pop(track.id, None)  # nothing firm to compare the fish with
+        else:
+            self._swap_checks[track.id] = SwapCheck(len(track.path) - 1, species)
+
+    def _checking(self, track: Track) -> bool:
+        check = self._swap_checks.get(track.id)
+        clean = not track.last.edge_cut and not track.last.merged
+        return check is not None and clean and not check.complete
+
+    def _settle_swap_check(self, track: Track, check: SwapCheck, frame: Frame) -> Track:
+        """The track as it goes on: itself, its views now votes; or, if it swapped fish, a
+        new track from where the crowd began, while the track so far ends there."""
+        if not check.swapped():
+            for probs in check.views:
+                track.add_vote(probs)
+            return track
+        if self.tracker.followed_by_another(track):
+            return track  # it took a fish already followed: a new track would count it twice
+        before, after = self.tracker.split(track, self.tracker.crowd_start(track, check.since))
+        for probs in check.views:
+            after.add_vote(probs)
+        self._end(before, frame.index, frame.t)
+        return after
 
     def _wants_votes(self, track: Track) -> bool:
         clean = not track.last.edge_cut and not track.last.merged
@@ -184,6 +229,7 @@ class Pipeline:
         self.scheduler.book(track_id, arrival, route, decision.frame if decision is not None else frame)
 
     def _end(self, track: Track, frame: int, t: float) -> None:
+        self._swap_checks.pop(track.id, None)
         direction = self.counter.crossing([o.box for o in track.path])
         if direction is None and track.id in self.decisions and self._left_upstream(track):
             # a piece of a fish whose crossing another track saw (or nobody saw): not a

@@ -57,6 +57,9 @@ LEAVING_TOLERANCE = 0.03
 # A box overlapping a fish's last box this much is that fish, even one half out through a
 # border that it seems to leave: it turned there (fish that fill the frame often do).
 SAME_FISH_IOU = 0.5
+# A whole box this much longer than the fish (its median whole width) holds another fish
+# too: where two fish of a size swim through each other the detector may draw one box.
+OVERSIZED = 1.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,48 @@ class Tracker:
         ended_ids = {id(tr) for tr in ended}
         self.active = [tr for tr in self.active if id(tr) not in ended_ids]
         return seen, ended
+
+    def crowd_start(self, track: Track, before: int) -> int:
+        """Index into the track's path where the run of views it shared with other fish,
+        ending just before `before`, began: merged boxes, or boxes too long for the fish
+        alone. A track that swapped fish did so within that run."""
+        too_long = OVERSIZED * track.body_length_px
+        i = before
+        while i > 1:
+            o = track.path[i - 1]
+            if not (o.merged or (not o.edge_cut and o.box.width > too_long)):
+                break
+            i -= 1
+        return i
+
+    def split(self, track: Track, at: int) -> tuple[Track, Track]:
+        """The track followed one fish up to path[at] and another from there (a swap in a
+        crowd): (the track up to path[at], with its id and votes; a new track from path[at]
+        on, with no votes, which takes its place among the active). The first is the
+        caller's to end."""
+        if not 0 < at < len(track.path):
+            raise ValueError(f"split: index {at} outside track {track.id}'s path of {len(track.path)}")
+        tail = self._rebuilt(self._next_id, track.path[at:])
+        self._next_id += 1
+        head = self._rebuilt(track.id, track.path[:at])
+        head.vote, head.weak_vote, head.votes = track.vote, track.weak_vote, track.votes
+        self.active = [tail if tr is track else tr for tr in self.active]
+        return head, tail
+
+    def followed_by_another(self, track: Track) -> bool:
+        """Whether another track seen in the same frame is on the same fish."""
+        frame = track.last.frame
+        return any(
+            other is not track and other.last.frame == frame and other.box.iou(track.box) >= SAME_FISH_IOU
+            for other in self.active
+        )
+
+    def _rebuilt(self, track_id: int, path: Sequence[Observation]) -> Track:
+        """A track that saw these observations, with the length and speed they give."""
+        track = Track(track_id, length_scale=self.length_scale)
+        for o in path:
+            self._observe(track, Detection(o.box, 1.0, o.edge_cut, o.merged, o.label), o.frame, o.t)
+        return track
 
     def finish(self) -> list[Track]:
         """End every track (the video is over)."""

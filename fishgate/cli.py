@@ -25,8 +25,10 @@ from fishgate.cvat import read_cvat
 from fishgate.errors import ConfigError, ExitStatus, FishgateError, PassageLogError, SourceError
 from fishgate.evaluate import (
     EvaluationSite,
+    FootageResult,
     evaluate_footage,
     evaluation_json,
+    format_doubts,
     format_metrics,
     read_replay_log,
 )
@@ -91,7 +93,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(evaluation_json(results, site, args.per_clip)))
     else:
         print(format_metrics(results, site, args.per_clip))
+    _warn_doubts(results)
     return ExitStatus.OK
+
+
+def _warn_doubts(results: list[FootageResult]) -> None:
+    doubts = format_doubts(results)
+    if doubts:
+        print(doubts, file=sys.stderr)
 
 
 def cmd_evaluate_footage(args: argparse.Namespace) -> int:
@@ -109,6 +118,7 @@ def cmd_evaluate_footage(args: argparse.Namespace) -> int:
     )
     results, site = evaluate_clips(config, plan, progress=not args.no_progress)
     print(report(results, site, args.json))
+    _warn_doubts(results)
     return ExitStatus.OK
 
 

@@ -29,6 +29,7 @@ from fishgate.cvat import AnnotatedTrack, Annotation
 from fishgate.decision.timeline import TIME_EPS, WRONG, GateTimeline
 from fishgate.errors import ConfigError, PassageLogError
 from fishgate.types import DIRECTIONS, INVASIVE, ROUTES, Box, Passage
+from fishgate.vision.counting import CountingLine
 
 MIN_MATCH_IOU = 0.3
 # Frames over which the speed of a fish leaving the picture is measured. 20 frames
@@ -155,6 +156,68 @@ def truth_fish(annotation: Annotation, site: EvaluationSite) -> list[TruthFish]:
             TruthFish(track.id, track.label, track.direction, track.first_frame, track.last_frame, arrival)
         )
     return fish
+
+
+@dataclass(frozen=True)
+class AnnotationDoubt:
+    """An annotated fish whose own boxes cross the counting line otherwise than its
+    `direction` says, by the rule fishgate counts with (vision/counting.py). A passage
+    found for it counts as false, or one missed as missed, by the truth's word alone."""
+
+    footage: str
+    track_id: int
+    label: str
+    annotated: str  # upstream, downstream or none
+    crossed: str | None  # by its boxes: upstream, downstream or None
+    last_frame: int
+    frames: int | None  # the footage's length in frames, if the annotation gives it
+
+    def __str__(self) -> str:
+        boxes = "never cross" if self.crossed is None else f"cross {self.crossed}"
+        seen = f"last seen at frame {self.last_frame}" + (f" of {self.frames}" if self.frames else "")
+        return (
+            f"{self.footage}: fish {self.track_id} ({self.label}) is annotated {self.annotated}, "
+            f"but its boxes {boxes} over the counting line ({seen})"
+        )
+
+
+def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[AnnotationDoubt]:
+    """Annotated fish whose direction their own boxes contradict (say, `none` on a fish
+    that swims out through the upstream border a few frames before the footage ends).
+    A fish still in the picture in the footage's last frame has not finished passing:
+    no doubt there (fishgate does not count it either)."""
+    width = _frame_width(annotation, site.geometry)
+    line = CountingLine(site.geometry.counting_line_x, site.geometry.upstream_sign, width)
+    doubts = []
+    for track in annotation.visible_tracks():
+        if annotation.frames is not None and track.last_frame >= annotation.frames - 1:
+            continue
+        crossed = line.crossing([b.box for b in track.boxes() if not b.outside])
+        annotated = track.direction if track.direction in DIRECTIONS else None
+        if crossed != annotated:
+            doubt = AnnotationDoubt(
+                annotation.name,
+                track.id,
+                track.label,
+                track.direction,
+                crossed,
+                track.last_frame,
+                annotation.frames,
+            )
+            doubts.append(doubt)
+    return doubts
+
+
+def format_doubts(results: Iterable[FootageResult]) -> str:
+    """The annotation doubts of all footage, for a maintainer to check ("" if none)."""
+    doubts = [d for r in results for d in r.doubts]
+    if not doubts:
+        return ""
+    lines = [
+        f"annotation doubts: {len(doubts)} fish whose direction their own boxes contradict "
+        "(scored by the truth's word: a passage for such a fish counts as false):"
+    ]
+    return "\n".join([*lines, *(f"  {d}" for d in doubts)])
 
 
 def _field(record: dict[str, Any], name: str, where: str, kinds: tuple[type, ...]) -> Any:
@@ -306,6 +369,7 @@ class FootageResult:
     hours: float
     fates: dict[int, str]  # upstream truth fish (track id) -> tank, river or wrong
     conflicts: frozenset[int]  # upstream truth fish (track ids) in a gate conflict
+    doubts: tuple[AnnotationDoubt, ...] = ()  # truth that its own boxes contradict
 
 
 def evaluate_footage(
@@ -337,6 +401,7 @@ def evaluate_footage(
         hours=frames / site.fps / 3600.0,
         fates=fates,
         conflicts=gate_conflicts(upstream, site),
+        doubts=tuple(annotation_doubts(annotation, site)),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -424,3 +425,35 @@ def test_gate_arrival_agrees_with_the_manifests_within_two_frames() -> None:
                 )
                 checked += 1
     assert checked > 300
+
+
+def _annotated(boxes: list[str], direction: str, before: int = 1500) -> list[str]:
+    """A fish's boxes before frame `before`, annotated with `direction` whatever it did."""
+    kept = [b for b in boxes if int(b.split('frame="')[1].split('"')[0]) < before]
+    return [re.sub(r'name="direction">\w+<', f'name="direction">{direction}<', b) for b in kept]
+
+
+def test_annotation_doubts_name_the_fish_whose_boxes_contradict_their_direction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tracks = [
+        (0, "atlantic_salmon", _annotated(swimming_fish(0), "none")),  # swims out upstream: doubt
+        (1, "sea_trout", _annotated(swimming_fish(300), "none", before=330)),  # short of the line
+        (2, "pink_salmon", _annotated(swimming_fish(1425), "none")),  # still in view at the end
+        (3, "arctic_char", swimming_fish(600, direction="downstream")),
+        (4, "sea_trout", _annotated(swimming_fish(900, direction="downstream"), "upstream")),  # doubt
+    ]
+    truth = tmp_path / "doubts.xml"
+    truth.write_text(cvat_document(tracks, size=1500, name="doubts"), encoding="utf-8")
+    annotation = read_cvat(truth)
+    result = evaluate_footage(annotation, ReplayLog((), tuple(perfect_gate(annotation, SITE))), SITE)
+    assert [(d.track_id, d.annotated, d.crossed) for d in result.doubts] == [
+        (0, "none", "upstream"),
+        (4, "upstream", "downstream"),
+    ]
+    log = write_log(tmp_path / "doubts.jsonl", [], gate_lines(perfect_gate(annotation, SITE)))
+    assert main(["evaluate", str(truth), "--log", str(log), "--config", str(CHUTE_CONFIG), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["passages"] == 0  # the JSON keeps its keys; the doubts go to stderr
+    assert "annotation doubts: 2 fish" in err
+    assert "doubts: fish 0 (atlantic_salmon) is annotated none, but its boxes cross upstream" in err

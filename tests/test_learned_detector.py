@@ -8,6 +8,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ from fishgate.replay import build_pipeline
 from fishgate.synth import SceneRenderer, SceneSpec, render_fish
 from fishgate.types import Box
 from fishgate.vision.gated import MotionGatedDetector, build_detector
-from fishgate.vision.learned import LearnedDetector, decode, load_detector_card
+from fishgate.vision.learned import LearnedDetector, decode, load_detector_card, shrink_frame
 from fishgate.vision.onnx_model import file_sha256
 from tests.helpers import CHUTE_CONFIG, footage_dir
 
@@ -332,3 +333,13 @@ def test_held_out_crowded_footage_keeps_stacked_fish_apart(clip: str) -> None:
     assert stats.hit5 / stats.truth >= 0.8
     assert stats.true_dets / stats.dets >= 0.95
     assert [n for n in stats.false_runs if n >= 2 * FPS] == [], "no false detection may last two seconds"
+
+
+def test_a_frame_is_shrunk_in_2x_area_steps_to_within_rounding_of_one_step() -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (H, W, 3), np.uint8)
+    small = shrink_frame(frame, (160, 90))
+    one_step = cv2.resize(frame, (160, 90), interpolation=cv2.INTER_AREA)
+    assert small.shape == (90, 160, 3)
+    assert np.abs(small.astype(int) - one_step).max() == 1  # rounding in between, nothing more
+    assert shrink_frame(frame, (100, 60)).shape == (60, 100, 3)  # halved twice, then the rest
+    assert shrink_frame(frame, (W, H)) is frame

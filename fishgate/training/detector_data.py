@@ -18,6 +18,7 @@ import numpy as np
 
 from fishgate.cvat import read_cvat
 from fishgate.sources.replay import ReplaySource
+from fishgate.vision.learned import shrink_frame
 
 MIN_BOX_PX = 4.0  # full-resolution boxes narrower or lower than this are annotation slivers
 
@@ -73,7 +74,7 @@ def clip_frames(video: Path, xml: Path, size: tuple[int, int]) -> FrameSet:
         scale = np.array([sx, sy, sx, sy], np.float32)
         for frame in source:
             image = frame.image if frame.image.ndim == 3 else cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR)
-            images.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            images.append(shrink_frame(image, size))
             found = np.array(by_frame.get(frame.index, []), np.float32).reshape(-1, 4)
             boxes.append(found * scale)
             frames.append(frame.index)

@@ -190,7 +190,7 @@ def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[Anno
     line = CountingLine(site.geometry.counting_line_x, site.geometry.upstream_sign, width)
     doubts = []
     for track in annotation.visible_tracks():
-        if annotation.frames is not None and track.last_frame >= annotation.frames - 1:
+        if track.end_frame is not None and track.last_frame >= track.end_frame:
             continue
         crossed = line.crossing([b.box for b in track.boxes() if not b.outside])
         annotated = track.direction if track.direction in DIRECTIONS else None

@@ -178,6 +178,8 @@ class Pipeline:
         if species is None:
             self._swap_checks.pop(track.id, None)  # nothing firm to compare the fish with
         else:
+            # a new crowd after a few clean views starts afresh: keeping the first crowd's
+            # start when those views doubted the fish lost a close-up clip (seeds 20000)
             self._swap_checks[track.id] = SwapCheck(len(track.path) - 1, species)
 
     def _checking(self, track: Track) -> bool:
@@ -197,6 +199,12 @@ class Pipeline:
         before, after = self.tracker.split(track, self.tracker.crowd_start(track, check.since))
         for probs in check.views:
             after.add_vote(probs)
+        # its booking was last predicted from the other fish's boxes: predict it again
+        arrival = gate_arrival(before, self.geometry, self.frame_width)
+        if arrival is None:
+            self.scheduler.cancel(before.id)
+        else:
+            self._book(before.id, arrival, self.decisions.get(before.id), frame.index)
         self._end(before, frame.index, frame.t)
         return after
 

@@ -63,6 +63,48 @@ def test_a_fish_that_turns_back_in_a_blob_is_not_split() -> None:
     assert _passages("sea_trout") == []
 
 
+class PinkIntoADriftingBlob:
+    """A pink salmon swims upstream at 6 px a frame to frame 80 (head at x 480: at the gate,
+    x 848, at 5.65 s), then a merged blob drifts back downstream for 30 frames and a sea
+    trout comes out of it, swimming downstream out of the picture."""
+
+    length_scale = NO_LENGTH_SCALE
+
+    def detect(self, image: np.ndarray, t: float) -> list[Detection]:
+        f = round(t * FPS)
+        if f <= 80:
+            head = 6.0 * f
+            if head < 1:
+                return []
+            return [
+                Detection(
+                    Box(max(0.0, head - 100), 150, head, 190), edge_cut=head <= 100, label="pink_salmon"
+                )
+            ]
+        if f <= 110:
+            d = 6 * (f - 80)
+            return [Detection(Box(380 - d, 148, 560 - d, 192), merged=True, label="pink_salmon")]
+        x1 = 180 - 12 * (f - 111)
+        if x1 + 100 < 1:
+            return []
+        return [Detection(Box(max(0.0, x1), 150, x1 + 100, 190), edge_cut=x1 <= 0, label="sea_trout")]
+
+
+def test_the_fish_a_track_lost_in_a_crowd_keeps_its_own_arrival_at_the_gate() -> None:
+    # while the track followed the blob its arrival drifted away (11.9 s, then 26.5 s); split,
+    # the pink is booked again from its own boxes: the gate serves it, the passage says when
+    pipeline = build_pipeline(
+        CONFIG, PinkIntoADriftingBlob(), LabelPassThrough(), (640, 360), FPS, run_id="t"
+    )
+    blank = np.zeros((1, 1), np.uint8)
+    stats = run(pipeline, (Frame(blank, i / FPS, i) for i in range(220)), None, progress=False)
+    pink = next(p for p in stats.passages if p.species == "pink_salmon")
+    assert pink.direction == "upstream" and pink.route == "tank"
+    assert dict(pink.extra)["arrival_t"] == pytest.approx((848 - 480) / 6 / FPS + 80 / FPS, abs=0.05)
+    assert pipeline.scheduler.route_at(5.65) == "tank"
+    assert [p.species for p in stats.passages] == ["sea_trout", "pink_salmon"]  # both before the end
+
+
 def test_a_check_needs_a_firm_vote_before_and_firm_views_after() -> None:
     assert firm_species({"sea_trout": 9.5, "atlantic_salmon": 0.5}, votes=10) == "sea_trout"
     assert firm_species({"sea_trout": 8.5, "atlantic_salmon": 1.5}, votes=10) is None  # 0.85 < 0.9

@@ -7,7 +7,8 @@ fish was counted). The species model tells it: a track whose clean views voted f
 for one species before the crowd, and whose first clean views after it show another
 species just as firmly, has swapped fish. It is split where the crowd began
 (`Tracker.crowd_start`): the track so far ends there and counts as the crossing it made,
-and the fish now followed goes on as a new track with those views as its votes.
+its gate booking predicted again from its own boxes, and the fish now followed goes on
+as a new track with those views as its votes.
 
 A check opens at a track's first merged view and takes its next CHECK_VIEWS clean views,
 which are classified even after the fish has been decided; until it ends they vote for

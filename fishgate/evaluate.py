@@ -192,7 +192,7 @@ def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[Anno
     for track in annotation.visible_tracks():
         if track.end_frame is not None and track.last_frame >= track.end_frame:
             continue
-        crossed = line.crossing([b.box for b in track.boxes() if not b.outside])
+        crossed = line.crossing([b.box for b in track.boxes()])
         annotated = track.direction if track.direction in DIRECTIONS else None
         if crossed != annotated:
             doubt = AnnotationDoubt(

@@ -152,12 +152,13 @@ class Pipeline:
         for track in seen:
             if track.last.merged:
                 self._open_swap_check(track)
-        wanting = [tr for tr in seen if self._wants_votes(tr) or self._checking(tr)]
+        checking = {tr.id for tr in seen if self._checking(tr)}
+        wanting = [tr for tr in seen if tr.id in checking or self._wants_votes(tr)]
         if not wanting:
             return
         crops = [Detection(tr.last.box, label=tr.last.label) for tr in wanting]
         for track, probs in zip(wanting, self.classifier(frame.image, crops), strict=True):
-            if self._checking(track):
+            if track.id in checking:
                 self._swap_checks[track.id].views.append(probs)
                 continue
             weak = track.last.edge_cut or track.last.merged
@@ -174,7 +175,7 @@ class Pipeline:
         check = self._swap_checks.get(track.id)
         if check is not None and not check.views:
             return  # the same crowd goes on
-        species = firm_species(track.vote, track.votes)
+        species = firm_species(track)
         if species is None:
             self._swap_checks.pop(track.id, None)  # nothing firm to compare the fish with
         else:
@@ -201,10 +202,7 @@ class Pipeline:
             after.add_vote(probs)
         # its booking was last predicted from the other fish's boxes: predict it again
         arrival = gate_arrival(before, self.geometry, self.frame_width)
-        if arrival is None:
-            self.scheduler.cancel(before.id)
-        else:
-            self._book(before.id, arrival, self.decisions.get(before.id), frame.index)
+        self._book(before.id, arrival, self.decisions.get(before.id), frame.index)
         self._end(before, frame.index, frame.t)
         return after
 
@@ -226,13 +224,15 @@ class Pipeline:
                 if decision is not None:
                     self.decisions[track.id] = decision
                     made.append((track.id, decision))
-            if arrival is None:
-                self.scheduler.cancel(track.id)  # holding or turning back: do not hold the gate
-            else:
-                self._book(track.id, arrival, decision, frame.index)
+            self._book(track.id, arrival, decision, frame.index)
         return made
 
-    def _book(self, track_id: int, arrival: Arrival, decision: Decision | None, frame: int) -> None:
+    def _book(self, track_id: int, arrival: Arrival | None, decision: Decision | None, frame: int) -> None:
+        """Hold the gate for the fish's predicted arrival; no arrival (holding station, turning
+        back): it must not hold the gate."""
+        if arrival is None:
+            self.scheduler.cancel(track_id)
+            return
         route = decision.route if decision is not None else None
         self.scheduler.book(track_id, arrival, route, decision.frame if decision is not None else frame)
 

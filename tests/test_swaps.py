@@ -10,7 +10,7 @@ from fishgate.replay import build_pipeline, run
 from fishgate.types import NO_LENGTH_SCALE, Box, Detection, Frame
 from fishgate.vision.annotated import LabelPassThrough
 from fishgate.vision.swaps import SwapCheck, firm_species
-from fishgate.vision.tracker import Tracker
+from fishgate.vision.tracker import Track, Tracker
 
 CONFIG = load_config("firmware_config/chute-sample.toml")  # counting line x = 352, upstream +x
 FPS = 25
@@ -105,10 +105,17 @@ def test_the_fish_a_track_lost_in_a_crowd_keeps_its_own_arrival_at_the_gate() ->
     assert [p.species for p in stats.passages] == ["sea_trout", "pink_salmon"]  # both before the end
 
 
+def _voted(vote: dict[str, float], votes: int) -> Track:
+    """A track whose clean crops have voted this much."""
+    track = Track(0)
+    track.vote, track.votes = dict(vote), votes
+    return track
+
+
 def test_a_check_needs_a_firm_vote_before_and_firm_views_after() -> None:
-    assert firm_species({"sea_trout": 9.5, "atlantic_salmon": 0.5}, votes=10) == "sea_trout"
-    assert firm_species({"sea_trout": 8.5, "atlantic_salmon": 1.5}, votes=10) is None  # 0.85 < 0.9
-    assert firm_species({"sea_trout": 3.0}, votes=2) is None  # too few clean votes
+    assert firm_species(_voted({"sea_trout": 9.5, "atlantic_salmon": 0.5}, votes=10)) == "sea_trout"
+    assert firm_species(_voted({"sea_trout": 8.5, "atlantic_salmon": 1.5}, votes=10)) is None  # 0.85 < 0.9
+    assert firm_species(_voted({"sea_trout": 3.0}, votes=2)) is None  # too few clean votes
     check = SwapCheck(since=40, species="sea_trout")
     for _ in range(3):
         check.views.append({"atlantic_salmon": 0.9, "sea_trout": 0.1})

@@ -198,8 +198,9 @@ def build_detector(plan: DetectorPlan) -> dict[str, Any]:
         "iou50": checked["iou50"].as_dict(),
         "iou30": checked["iou30"].as_dict(),
     }
+    # the card on disk (written above for the ONNX check) is all the length step needs;
+    # the whole record goes in once, with the calibration
     record = {**record, "validation": validation}
-    write_card(model, card, plan.name, record)
 
     print("5/5 lengths on the training clips (length_scale)")
     rows = summarise(r for video, xml in plan.train_clips for r in fish_ratios(video, xml, model))

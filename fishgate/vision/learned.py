@@ -162,15 +162,15 @@ def shrink_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return image
 
 
+def _halves_exactly(side: int, target: int) -> bool:
+    return side % 2 == 0 and side >= 2 * target
+
+
 def normalise(frames: np.ndarray, card: DetectorCard) -> np.ndarray:
     """(N, H, W, 3) uint8 at the input size -> (N, 3, H, W) float32."""
     scale = np.float32(1 / (255 * card.std))
     x = frames.astype(np.float32) * scale - np.float32(card.mean / card.std)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-
-
-def _halves_exactly(side: int, target: int) -> bool:
-    return side % 2 == 0 and side >= 2 * target
 
 
 def decode(

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fishgate.vision.tracker import Track
+
 CHECK_VIEWS = 3  # clean views after the crowd that the check takes
 FIRM_BEFORE = 0.9  # share of the track's clean vote for its species before the crowd
 FIRM_AFTER = 0.85  # mean probability of another species over the views after it
@@ -53,10 +55,9 @@ class SwapCheck:
         return label != self.species and p >= FIRM_AFTER
 
 
-def firm_species(vote: dict[str, float], votes: int) -> str | None:
+def firm_species(track: Track) -> str | None:
     """The species a track's clean vote firmly names, or None (too few votes, or split)."""
-    total = sum(vote.values())
-    if votes < MIN_VOTES_BEFORE or total <= 0:
+    if track.votes < MIN_VOTES_BEFORE:
         return None
-    label = max(vote, key=lambda k: vote[k])
-    return label if vote[label] / total >= FIRM_BEFORE else None
+    species, share = track.species()  # the clean vote: it has some
+    return species if share >= FIRM_BEFORE else None

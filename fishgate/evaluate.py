@@ -509,7 +509,8 @@ def evaluation_json(
     results: Sequence[FootageResult], site: EvaluationSite, per_clip: bool = False
 ) -> dict[str, Any]:
     """The pooled metrics, keyed exactly as EVALUATION.md; with `per_clip`,
-    ``{"clips": {NAME: metrics, ...}, "all": metrics, "count_exact": share of clips}``."""
+    ``{"clips": {NAME: metrics, ...}, "all": metrics, "count_exact": share of clips,
+    "gate_moving": upstream fish whose head met a moving gate}``."""
     overall = compute_metrics(results, site)
     if not per_clip:
         return overall
@@ -517,6 +518,7 @@ def evaluation_json(
         "clips": {r.name: compute_metrics([r], site) for r in results},
         "all": overall,
         "count_exact": count_exact_rate(results),  # share of clips with both counts right
+        "gate_moving": gate_moving_at_arrival(results),
     }
 
 

@@ -117,3 +117,25 @@ def test_a_site_whose_upstream_is_minus_x_is_predicted_alike() -> None:
         assert mirrored_true_t == true_t
         assert mirrored_arrival.head_t == pytest.approx(arrival.head_t, abs=1e-6)
         assert mirrored_arrival.spread_s == pytest.approx(arrival.spread_s, abs=1e-6)
+
+
+def test_a_head_beyond_the_border_widens_the_window_by_the_length_unsure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A length 5 % off (the detector's spread per fish) puts a head that is out of the
+    # picture 0.1 s off at 115 px/s: its window must still hold the true arrival.
+    speeds = [115.0] * round((GATE_X - LENGTH) / 115.0 * FPS - 0.5 * FPS)
+    track, true_t = _swim(speeds, jitter_px=0.0, seed=0, drawn=0.95)
+    assert track.last.box.x2 >= WIDTH - 1  # the head is cut by the border
+    wide = gate_arrival(track, GEOMETRY, WIDTH)
+    monkeypatch.setattr(policy, "HEAD_LENGTH_SPREAD", 0.0)
+    narrow = gate_arrival(track, GEOMETRY, WIDTH)
+    assert wide is not None and narrow is not None
+    assert wide.spread_s - narrow.spread_s == pytest.approx(0.05 * track.fish_length_px / 115.0, rel=0.02)
+    assert wide.earliest <= true_t < narrow.earliest  # predicted late: the head comes early
+    # while its head is in view the head is seen, not inferred: no widening
+    in_view, _ = _swim(speeds[:20], jitter_px=0.0, seed=0, drawn=0.95)
+    monkeypatch.setattr(policy, "HEAD_LENGTH_SPREAD", 0.05)
+    seen = gate_arrival(in_view, GEOMETRY, WIDTH)
+    monkeypatch.setattr(policy, "HEAD_LENGTH_SPREAD", 0.0)
+    assert seen is not None and seen.spread_s == gate_arrival(in_view, GEOMETRY, WIDTH).spread_s  # type: ignore[union-attr]

@@ -87,16 +87,19 @@ def test_sample_footage_tracks_only_sorts_as_the_issue_asks(capsys: pytest.Captu
 
 @pytest.mark.footage
 def test_sample_footage_full_pipeline_holds_its_measured_level(capsys: pytest.CaptureFixture[str]) -> None:
-    """A guard against regressions at the level measured last (0.973 sorting, 0.990
-    capture, 0.945 native pass, 0.989 route agreement, 0.020 count_nmae; README), a little below
-    it so that another CPU's rounding of the odd fish does not fail it (count_nmae 0.061
-    before tracks that swap fish in a crowd were split). One false passage is the measured level:
+    """A guard against regressions at the level measured last (0.978 sorting, 0.990
+    capture, 0.959 native pass, 0.994 route agreement, 1 of 185 heads at a moving gate, 0.020
+    count_nmae; README), a fish below it so that another CPU's rounding of the odd fish does
+    not fail it (count_nmae 0.061 before tracks that swap fish in a crowd were split; native
+    pass 0.945 before a move between close heads was shared by their windows' widths). One
+    false passage is the measured level:
     natives-02's last salmon, annotated `none`, leaves the picture upstream 6 frames
     before the footage ends and is counted."""
     argv = ["evaluate-footage", str(footage_dir()), "-c", str(CHUTE_CONFIG), "--clips", "*-02"]
     assert main([*argv, "--json", "--no-progress"]) == 0
-    pooled = json.loads(capsys.readouterr().out)["all"]
-    assert pooled["sorting_correct"] >= 0.96 and pooled["invasive_capture"] >= 0.98
-    assert pooled["native_pass"] >= 0.92 and pooled["route_agreement"] >= 0.975
-    assert pooled["count_nmae"] <= 0.03
+    result = json.loads(capsys.readouterr().out)
+    pooled = result["all"]
+    assert pooled["sorting_correct"] >= 0.97 and pooled["invasive_capture"] >= 0.98
+    assert pooled["native_pass"] >= 0.94 and pooled["route_agreement"] >= 0.985
+    assert pooled["count_nmae"] <= 0.03 and result["gate_moving"] <= 2
     assert round(pooled["false_passages_per_hour"] * pooled["hours"]) <= 1

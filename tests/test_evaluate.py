@@ -370,7 +370,8 @@ def test_cli_prints_a_table_and_exact_json(
     assert rows[:3] == ["scene", "clash", "ALL"]
     assert main([*args, "--per-clip", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"clips", "all", "count_exact"} and set(result["clips"]) == {"scene", "clash"}
+    assert set(result) == {"clips", "all", "count_exact", "gate_moving"}
+    assert set(result["clips"]) == {"scene", "clash"} and result["gate_moving"] == 0
     assert result["clips"]["clash"]["gate_conflicts"] == 2 and result["clips"]["scene"]["gate_conflicts"] == 0
     assert result["all"]["invasive_capture"] == pytest.approx(2 / 3)
     assert set(result["all"]) == set(result["clips"]["scene"])

@@ -32,13 +32,14 @@ class Fish:
     # what the tracker predicts at time t: a head time, or None (not heading for the gate)
     predicted: Callable[[float], float | None] | None = None
     seen_until: float | None = None  # out of the picture: its last prediction stands
+    extra_spread: float = 0.0  # added to its arrival window's half-width (a length unsure)
 
     def prediction(self, t: float) -> float | None:
         return self.predicted(t) if self.predicted is not None else self.head
 
 
-def _arrival(head: float, t: float) -> Arrival:
-    return Arrival(head, 0.04 + 0.06 * max(0.0, head - t))
+def _arrival(head: float, t: float, extra_spread: float = 0.0) -> Arrival:
+    return Arrival(head, 0.04 + 0.06 * max(0.0, head - t) + extra_spread)
 
 
 def run(
@@ -63,7 +64,7 @@ def run(
                 scheduler.cancel(f.id)
                 continue
             route = f.route if t >= f.decided_at else None
-            scheduler.book(f.id, _arrival(head, t), route, frame)
+            scheduler.book(f.id, _arrival(head, t, f.extra_spread), route, frame)
         scheduler.tick(t, frame, lookahead_s=DT)
     return scheduler
 
@@ -86,6 +87,17 @@ def test_two_fish_close_together_are_both_served() -> None:
     scheduler = run(fish, until=6.0)
     assert fates(scheduler, fish) == {1: "tank", 2: "river", 3: "tank"}
     assert not any(scheduler.booking(f.id).conflict for f in fish)  # type: ignore[union-attr]
+
+
+def test_a_move_between_close_heads_leaves_the_wider_window_the_larger_share() -> None:
+    # the salmon's window is wide (its length unsure) and its head comes 0.09 s before its
+    # prediction, inside that window; halfway between the predicted heads the flap would
+    # still be moving when it arrives
+    pink = Fish(1, "tank", head=10.0)
+    salmon = Fish(2, "river", head=10.36, predicted=lambda t: 10.45, extra_spread=0.12)
+    scheduler = run([pink, salmon], until=12.0)
+    assert fates(scheduler, [pink, salmon]) == {1: "tank", 2: "river"}
+    assert not any(scheduler.booking(f.id).conflict for f in (pink, salmon))  # type: ignore[union-attr]
 
 
 def test_a_conflict_pair_goes_the_safe_route_and_the_next_fish_is_served() -> None:

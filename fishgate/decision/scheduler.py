@@ -7,8 +7,8 @@ gate is booked with that window and, once the policy has decided, its route. The
 is redone every frame, because predictions move:
 
 - Bookings are taken in order of arrival. A move for the next fish starts once the
-  previous fish's window has closed or, if that would be too late, halfway between the
-  two heads, so that both are missed by as much as possible.
+  previous fish's window has closed or, if that would be too late, between the two heads
+  where each is missed by the same share of its window's width.
 - Two decided fish of different routes whose heads are predicted less than one travel
   time plus HEAD_GUARD_S apart cannot both be served: both get the safe route, flagged
   `conflict`. So does a fish the gate can no longer reach in time.
@@ -193,7 +193,8 @@ class GateScheduler:
         if fish is None:
             return None  # every fish to come goes where the gate stands
         served = [b for b in decided if b.route == target and b.arrival.head_t <= fish.arrival.head_t]
-        if now < self._may_move_from(served, fish):
+        # moves happen at frames: the one nearest the time the plan says, not the next after it
+        if now + lookahead_s / 2 < self._may_move_from(served, fish):
             return None  # a fish served where the gate stands may still be arriving
         if fish.route == self.safe or self._last_chance_passes(fish, now, lookahead_s):
             return self._move(fish.route, now, frame, "fish")  # type: ignore[arg-type]
@@ -202,12 +203,21 @@ class GateScheduler:
     def _may_move_from(self, served: list[Booking], fish: Booking) -> float:
         """When the gate may leave the fish it serves for `fish`: AFTER_HEAD_S after their
         heads and once their windows have closed or, when that would be too late for
-        `fish`, halfway between the heads (both then missed by as much as possible)."""
+        `fish`, at the split between the heads (both then missed by as much as possible)."""
         start = float("-inf")
         for a in served:
-            halfway = (a.arrival.head_t + fish.arrival.head_t - self.travel_s) / 2
-            start = max(start, min(max(a.latest, a.arrival.head_t + AFTER_HEAD_S), halfway))
+            start = max(start, min(max(a.latest, a.arrival.head_t + AFTER_HEAD_S), self._split(a, fish)))
         return start
+
+    def _split(self, a: Booking, b: Booking) -> float:
+        """When to start a move from serving `a` to serving `b`, the later of the two: the
+        time the move leaves between the heads is shared in proportion to their windows'
+        widths, so that each head is missed by as many of its own spreads as the other (an
+        even split would leave the less certain fish the smaller share of its window)."""
+        slack = b.arrival.head_t - a.arrival.head_t - self.travel_s
+        widths = a.arrival.spread_s + b.arrival.spread_s
+        share = a.arrival.spread_s / widths if widths > 0 else 0.5
+        return a.arrival.head_t + slack * share
 
     def _plan(self, b: Booking, route: Route | None, frame: int) -> None:
         if route != b.route:

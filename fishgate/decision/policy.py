@@ -165,7 +165,8 @@ def head_line(track: Track, frame_width: int, sign: int) -> tuple[float, float] 
     n = sx = sy = sxx = sxy = 0.0
     for o in recent:  # plain weighted sums: called for every fish every frame
         lead, trail = (o.box.x2, o.box.x1) if sign > 0 else (o.box.x1, o.box.x2)
-        x, y = o.t - now, trail + sign * length if _head_cut(o.box, frame_width, sign, edge) else lead
+        cut = lead >= frame_width - edge if sign > 0 else lead <= edge  # _head_cut, inlined: hot
+        x, y = o.t - now, trail + sign * length if cut else lead
         w = math.exp(x / HEAD_FIT_TAU_S)
         n, sx, sy, sxx, sxy = n + w, sx + w * x, sy + w * y, sxx + w * x * x, sxy + w * x * y
     spread = n * sxx - sx * sx
@@ -175,9 +176,9 @@ def head_line(track: Track, frame_width: int, sign: int) -> tuple[float, float] 
     return (sy - slope * sx) / n, slope
 
 
-def _head_cut(box: Box, frame_width: int, sign: int, edge: float | None = None) -> bool:
+def _head_cut(box: Box, frame_width: int, sign: int) -> bool:
     """Whether the box's leading edge is the frame border, not the fish's head."""
-    edge = border_px(frame_width) if edge is None else edge
+    edge = border_px(frame_width)
     return box.x2 >= frame_width - edge if sign > 0 else box.x1 <= edge
 
 

@@ -100,6 +100,21 @@ def test_a_move_between_close_heads_leaves_the_wider_window_the_larger_share() -
     assert not any(scheduler.booking(f.id).conflict for f in (pink, salmon))  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    "pink_spread, salmon_spread, pink_head, salmon_head",
+    [(0.0, 0.1, 10.002, 10.387), (0.0, 0.1, 10.0, 10.4), (0.25, 0.0, 10.028, 10.418)],
+)
+def test_however_lopsided_the_windows_each_head_keeps_its_guard(
+    pink_spread: float, salmon_spread: float, pink_head: float, salmon_head: float
+) -> None:
+    # one window far wider than the other must not push the move onto the other head:
+    # each keeps half of HEAD_GUARD_S from the moving flap, frames rounding included
+    pink = Fish(1, "tank", head=pink_head, seen_until=pink_head, extra_spread=pink_spread)
+    salmon = Fish(2, "river", head=salmon_head, seen_until=salmon_head, extra_spread=salmon_spread)
+    scheduler = run([pink, salmon], until=12.0)
+    assert fates(scheduler, [pink, salmon]) == {1: "tank", 2: "river"}
+
+
 def test_a_conflict_pair_goes_the_safe_route_and_the_next_fish_is_served() -> None:
     fish = [Fish(1, "tank", head=3.0), Fish(2, "river", head=3.15), Fish(3, "river", head=4.2)]
     scheduler = run(fish, until=6.0)

@@ -109,7 +109,7 @@ def main() -> None:
     for video in args.videos:
         runs = [bench_clip(video, args.config) for _ in range(args.repeat)]
         row = max(runs, key=lambda r: r["fps"])
-        row["slowest"] = min(r["fps"] for r in runs)
+        row["slowest"] = min(r["fps"] for r in runs)  # stage times are the fastest run's
         rows.append(row)
         print(
             f"{video.stem:<16}{row['frames']:>7.0f}"

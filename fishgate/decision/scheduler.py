@@ -7,8 +7,8 @@ gate is booked with that window and, once the policy has decided, its route. The
 is redone every frame, because predictions move:
 
 - Bookings are taken in order of arrival. A move for the next fish starts once the
-  previous fish's window has closed or, if that would be too late, between the two heads
-  where each is missed by the same share of its window's width.
+  previous fish's window has closed or, if that would be too late, between the two heads:
+  each keeps half of HEAD_GUARD_S, and the rest is shared by the widths of their windows.
 - Two decided fish of different routes whose heads are predicted less than one travel
   time plus HEAD_GUARD_S apart cannot both be served: both get the safe route, flagged
   `conflict`. So does a fish the gate can no longer reach in time.
@@ -193,31 +193,37 @@ class GateScheduler:
         if fish is None:
             return None  # every fish to come goes where the gate stands
         served = [b for b in decided if b.route == target and b.arrival.head_t <= fish.arrival.head_t]
-        # moves happen at frames: the one nearest the time the plan says, not the next after it
-        if now + lookahead_s / 2 < self._may_move_from(served, fish):
+        if now < self._may_move_from(served, fish, lookahead_s):
             return None  # a fish served where the gate stands may still be arriving
         if fish.route == self.safe or self._last_chance_passes(fish, now, lookahead_s):
             return self._move(fish.route, now, frame, "fish")  # type: ignore[arg-type]
         return None
 
-    def _may_move_from(self, served: list[Booking], fish: Booking) -> float:
+    def _may_move_from(self, served: list[Booking], fish: Booking, lookahead_s: float) -> float:
         """When the gate may leave the fish it serves for `fish`: AFTER_HEAD_S after their
-        heads and once their windows have closed or, when that would be too late for
-        `fish`, at the split between the heads (both then missed by as much as possible)."""
+        heads and once their windows have closed or, if that is sooner, at the split
+        between their heads and the head of `fish` (both then missed by as much as
+        possible). A split is made at the frame nearest it, not the next one after it:
+        its guard leaves half a frame either side to spare."""
         start = float("-inf")
         for a in served:
-            start = max(start, min(max(a.latest, a.arrival.head_t + AFTER_HEAD_S), self._split(a, fish)))
+            split = self._split(a, fish) - lookahead_s / 2
+            start = max(start, min(max(a.latest, a.arrival.head_t + AFTER_HEAD_S), split))
         return start
 
     def _split(self, a: Booking, b: Booking) -> float:
-        """When to start a move from serving `a` to serving `b`, the later of the two: the
-        time the move leaves between the heads is shared in proportion to their windows'
-        widths, so that each head is missed by as many of its own spreads as the other (an
-        even split would leave the less certain fish the smaller share of its window)."""
+        """When to start a move from serving `a` to serving `b`, who comes later. Each head
+        keeps half of HEAD_GUARD_S from the moving flap; the rest of the time between them
+        is shared in proportion to their windows' widths, so that each head is missed by
+        the same share of its own window (an even split would leave the less certain fish
+        the smaller share of its window). Halfway when there is no more than the guard."""
+        guard = HEAD_GUARD_S / 2
         slack = b.arrival.head_t - a.arrival.head_t - self.travel_s
+        if slack <= 2 * guard:
+            return a.arrival.head_t + slack / 2
         widths = a.arrival.spread_s + b.arrival.spread_s
         share = a.arrival.spread_s / widths if widths > 0 else 0.5
-        return a.arrival.head_t + slack * share
+        return a.arrival.head_t + guard + (slack - 2 * guard) * share
 
     def _plan(self, b: Booking, route: Route | None, frame: int) -> None:
         if route != b.route:

@@ -161,7 +161,7 @@ class Pipeline:
             if track.id in checking:
                 self._swap_checks[track.id].views.append(probs)
                 continue
-            weak = track.last.edge_cut or track.last.merged
+            weak = not track.last.clean
             track.add_vote(probs, weak=weak)
             self.views.offer(track.id, frame.image, track.last.box, max(probs.values()), whole=not weak)
         for i, track in enumerate(seen):
@@ -185,8 +185,7 @@ class Pipeline:
 
     def _checking(self, track: Track) -> bool:
         check = self._swap_checks.get(track.id)
-        clean = not track.last.edge_cut and not track.last.merged
-        return check is not None and clean and not check.complete
+        return check is not None and track.last.clean and not check.complete
 
     def _settle_swap_check(self, track: Track, check: SwapCheck, frame: Frame) -> Track:
         """The track as it goes on: itself, its views now votes; or, if it swapped fish, a
@@ -207,8 +206,7 @@ class Pipeline:
         return after
 
     def _wants_votes(self, track: Track) -> bool:
-        clean = not track.last.edge_cut and not track.last.merged
-        if not clean:
+        if not track.last.clean:
             # a partial view votes only for a fish that has shown no whole view yet
             return track.votes == 0 and track.id not in self.decisions
         return track.id not in self.decisions or track.votes < VOTES_AFTER_DECISION

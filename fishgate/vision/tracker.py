@@ -71,6 +71,11 @@ class Observation:
     merged: bool
     label: str | None = None  # given with the detection (tracks-only replay)
 
+    @property
+    def clean(self) -> bool:
+        """The fish whole and alone: neither cut by a border nor sharing its box."""
+        return not self.edge_cut and not self.merged
+
 
 @dataclass
 class Track:

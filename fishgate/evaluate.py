@@ -171,14 +171,22 @@ class AnnotationDoubt:
     crossed: str | None  # by its boxes: upstream, downstream or None
     last_frame: int
     frames: int | None  # the footage's length in frames, if the annotation gives it
+    # when its boxes bring its head to the gate, for a fish they take upstream (seconds)
+    head_at_gate_s: float | None = None
+    footage_s: float | None = None  # the footage's length, if the annotation gives it
 
     def __str__(self) -> str:
         boxes = "never cross" if self.crossed is None else f"cross {self.crossed}"
         seen = f"last seen at frame {self.last_frame}" + (f" of {self.frames}" if self.frames else "")
-        return (
+        text = (
             f"{self.footage}: fish {self.track_id} ({self.label}) is annotated {self.annotated}, "
             f"but its boxes {boxes} over the counting line ({seen})"
         )
+        if self.head_at_gate_s is not None:
+            text += f"; by them its head reaches the gate at {self.head_at_gate_s:.2f} s"
+            if self.footage_s is not None:
+                text += f" of the footage's {self.footage_s:.2f} s"
+        return text
 
 
 def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[AnnotationDoubt]:
@@ -195,6 +203,10 @@ def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[Anno
         crossed = line.crossing([b.box for b in track.boxes()])
         annotated = track.direction if track.direction in DIRECTIONS else None
         if crossed != annotated:
+            # a maintainer checks the label against when the fish got to the gate
+            head_at_gate = (
+                gate_arrival_s(track, site.geometry, width, site.fps) if crossed == "upstream" else None
+            )
             doubt = AnnotationDoubt(
                 annotation.name,
                 track.id,
@@ -203,6 +215,8 @@ def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[Anno
                 crossed,
                 track.last_frame,
                 annotation.frames,
+                head_at_gate,
+                annotation.frames / site.fps if annotation.frames else None,
             )
             doubts.append(doubt)
     return doubts

@@ -452,9 +452,16 @@ def test_annotation_doubts_name_the_fish_whose_boxes_contradict_their_direction(
         (0, "none", "upstream"),
         (4, "upstream", "downstream"),
     ]
+    # the head (8 px a frame from 8 px at frame 0) reaches the gate beyond the frame well
+    # before the footage's 60 s end: the label, not the fish, is in doubt
+    head_frame = SITE.geometry.gate_x_px(640) / 8 - 1
+    assert result.doubts[0].head_at_gate_s == pytest.approx(head_frame / SITE.fps, abs=1e-6)
+    assert result.doubts[0].footage_s == pytest.approx(1500 / SITE.fps)
+    assert result.doubts[1].head_at_gate_s is None  # went downstream: no gate to reach
     log = write_log(tmp_path / "doubts.jsonl", [], gate_lines(perfect_gate(annotation, SITE)))
     assert main(["evaluate", str(truth), "--log", str(log), "--config", str(CHUTE_CONFIG), "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["passages"] == 0  # the JSON keeps its keys; the doubts go to stderr
     assert "annotation doubts: 2 fish" in err
     assert "doubts: fish 0 (atlantic_salmon) is annotated none, but its boxes cross upstream" in err
+    assert f"its head reaches the gate at {head_frame / SITE.fps:.2f} s of the footage's 60.00 s" in err

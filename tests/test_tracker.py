@@ -186,3 +186,37 @@ def test_a_small_fish_behind_a_long_one_at_the_border_is_measured_from_the_heads
     seen = _close_up(frames)
     assert seen[1][1] == [(1, 14)]
     assert seen[2][1] == [(1, 11)]
+
+
+@pytest.mark.parametrize(
+    ("length", "speed", "depth_offset", "same_track"),
+    [
+        (120.0, 8.0, 25.0, False),  # 0.6 of its depth lower: another fish
+        (120.0, 8.0, 10.0, True),  # a quarter of its depth: may be the fish itself
+        (400.0, 2.0, 25.0, True),  # a fish filling half the frame or more rolls as it turns
+    ],
+)
+def test_a_fish_coming_out_of_a_shared_blob_does_not_take_a_fish_at_another_depth(
+    length: float, speed: float, depth_offset: float, same_track: bool
+) -> None:
+    # fish A (y 100..140) and fish C (y 200..240) swim side by side, then as one blob;
+    # out of it comes C, and a box where A should be but `depth_offset` px lower: A turned
+    # back unseen and another fish, hidden in the blob, swims on in its place (crowded-01)
+    head = 130.0 + length
+    a = [fish_at(head + speed * f, y=100, length=length) for f in range(45)]
+    c = [fish_at(head + speed * f, y=200, length=length) for f in range(45)]
+    tracker = Tracker(W, H)
+    for frame in range(45):
+        if frame < 20:
+            dets = [a[frame], c[frame]]
+        elif frame < 30:
+            dets = [Detection(a[frame].box.union(c[frame].box), merged=True)]
+        else:
+            b = a[frame].box
+            dets = [c[frame], Detection(Box(b.x1, b.y1 + depth_offset, b.x2, b.y2 + depth_offset))]
+        tracker.update(dets, frame, frame / FPS)
+        if frame == 29:
+            assert [t.last.merged for t in tracker.active] == [True, True]  # both in the blob
+    after = [t for t in tracker.active if t.last.box.y1 == 100 + depth_offset]
+    assert len(after) == 1
+    assert (after[0].id == 0) == same_track

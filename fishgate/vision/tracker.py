@@ -60,6 +60,12 @@ SAME_FISH_IOU = 0.5
 # A whole box this much longer than the fish (its median whole width) holds another fish
 # too: where two fish of a size swim through each other the detector may draw one box.
 OVERSIZED = 1.15
+# A small fish coming out of a blob it shared re-finds no box whose centre lies this share
+# of its depth or more above or below its own: that is another fish, at another depth
+# (in crowded-01 a farmed salmon turned back in a crowd, and its track took an Atlantic
+# salmon swimming on 0.5-0.67 of its depth lower). Fish that fill the frame roll and
+# mill up and down as they turn: not them.
+CROWD_DEPTH_JUMP = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +206,12 @@ def _edge_shift(a: Box, b: Box, frame_width: float, edge: float) -> float | None
     return b.center[0] - a.center[0]
 
 
+def _centres(box: Box, depth: float) -> tuple[float, float]:
+    """The heights a fish `depth` px deep may have its centre at within `box`."""
+    low, high = box.y1 + depth / 2, box.y2 - depth / 2
+    return (low, high) if low <= high else (box.center[1], box.center[1])
+
+
 class Tracker:
     """Associates detections frame by frame; ends tracks lost for `max_missing_s`."""
 
@@ -317,6 +329,8 @@ class Tracker:
                 iou = p.iou(det.box)
                 shift = _edge_shift(p, det.box, self.frame_width, self.border)
                 dx = abs(shift if shift is not None else det.box.center[0] - p.center[0])
+                if self._at_another_depth(track, p, det.box):
+                    continue
                 dy = abs(p.center[1] - det.box.center[1])
                 if iou >= MIN_IOU or dx + dy <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
                     # each offset against the fish's size that way (the smaller box's: a
@@ -329,6 +343,17 @@ class Tracker:
         pairs = [(self.active[r], detections[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6]
         used = {c for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
         return pairs, [d for j, d in enumerate(detections) if j not in used]
+
+    def _at_another_depth(self, track: Track, predicted: Box, box: Box) -> bool:
+        """Whether `box` lies too far above or below a small fish just out of a shared blob
+        to be that fish (CROWD_DEPTH_JUMP). Either box may hold more than the fish (a blob):
+        the fish's centre may be anywhere in it that leaves room for the fish's depth."""
+        if not track.last.merged or track.depth_px <= 0:
+            return False
+        if track.body_length_px > SMALL_FISH_SHARE * self.frame_width:
+            return False
+        was, now = _centres(predicted, track.depth_px), _centres(box, track.depth_px)
+        return max(now[0] - was[1], was[0] - now[1]) >= CROWD_DEPTH_JUMP * track.depth_px
 
     def _absorb_fragments(
         self, pairs: list[tuple[Track, Detection]], lonely: list[Detection], t: float

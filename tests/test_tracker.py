@@ -189,19 +189,23 @@ def test_a_small_fish_behind_a_long_one_at_the_border_is_measured_from_the_heads
 
 
 @pytest.mark.parametrize(
-    ("length", "speed", "depth_offset", "same_track"),
+    ("length", "speed", "offsets", "same_track"),
     [
-        (120.0, 8.0, 25.0, False),  # 0.6 of its depth lower: another fish
-        (120.0, 8.0, 10.0, True),  # a quarter of its depth: may be the fish itself
-        (400.0, 2.0, 25.0, True),  # a fish filling half the frame or more rolls as it turns
+        (120.0, 8.0, (25.0, 25.0), False),  # 0.6 of its depth lower: another fish
+        (120.0, 8.0, (-25.0, -25.0), False),  # or higher
+        (120.0, 8.0, (20.0, 20.0), False),  # half its depth: refused, and not shared either
+        (120.0, 8.0, (10.0, 10.0), True),  # a quarter of its depth: may be the fish itself
+        (120.0, 8.0, (25.0, 15.0), False),  # a shallower fish (30 px), its centre 20 px lower
+        (400.0, 2.0, (25.0, 25.0), True),  # a fish filling half the frame or more rolls as it turns
     ],
 )
 def test_a_fish_coming_out_of_a_shared_blob_does_not_take_a_fish_at_another_depth(
-    length: float, speed: float, depth_offset: float, same_track: bool
+    length: float, speed: float, offsets: tuple[float, float], same_track: bool
 ) -> None:
     # fish A (y 100..140) and fish C (y 200..240) swim side by side, then as one blob;
-    # out of it comes C, and a box where A should be but `depth_offset` px lower: A turned
-    # back unseen and another fish, hidden in the blob, swims on in its place (crowded-01)
+    # out of it comes C, and a box where A should be but moved by `offsets` (top, bottom):
+    # A turned back unseen and another fish, hidden in the blob, swims on in its place
+    # (crowded-01), or A itself comes out a little lower
     head = 130.0 + length
     a = [fish_at(head + speed * f, y=100, length=length) for f in range(45)]
     c = [fish_at(head + speed * f, y=200, length=length) for f in range(45)]
@@ -213,10 +217,11 @@ def test_a_fish_coming_out_of_a_shared_blob_does_not_take_a_fish_at_another_dept
             dets = [Detection(a[frame].box.union(c[frame].box), merged=True)]
         else:
             b = a[frame].box
-            dets = [c[frame], Detection(Box(b.x1, b.y1 + depth_offset, b.x2, b.y2 + depth_offset))]
+            dets = [c[frame], Detection(Box(b.x1, b.y1 + offsets[0], b.x2, b.y2 + offsets[1]))]
         tracker.update(dets, frame, frame / FPS)
         if frame == 29:
             assert [t.last.merged for t in tracker.active] == [True, True]  # both in the blob
-    after = [t for t in tracker.active if t.last.box.y1 == 100 + depth_offset]
+    # one track, and only one, follows the box that came out where A was
+    after = [t for t in tracker.active if t.last.box.y1 == 100 + offsets[0]]
     assert len(after) == 1
     assert (after[0].id == 0) == same_track

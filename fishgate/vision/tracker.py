@@ -60,11 +60,12 @@ SAME_FISH_IOU = 0.5
 # A whole box this much longer than the fish (its median whole width) holds another fish
 # too: where two fish of a size swim through each other the detector may draw one box.
 OVERSIZED = 1.15
-# A small fish coming out of a blob it shared re-finds no box whose centre lies this share
-# of its depth or more above or below its own: that is another fish, at another depth
-# (in crowded-01 a farmed salmon turned back in a crowd, and its track took an Atlantic
-# salmon swimming on 0.5-0.67 of its depth lower). Fish that fill the frame roll and
-# mill up and down as they turn: not them.
+# A small fish last seen in a blob it shared (or lost since) takes no box, to follow or to
+# share, whose centre can only lie this share of its depth or more above or below where
+# its own can have been: that is another fish, at another depth (in crowded-01 a farmed
+# salmon turned back in a crowd, and its track took an Atlantic salmon swimming on 0.5-0.67
+# of its depth lower). Fish that fill the frame roll and mill up and down as they turn:
+# not them. The depth is that of the fish's widest view alone.
 CROWD_DEPTH_JUMP = 0.5
 
 
@@ -207,9 +208,18 @@ def _edge_shift(a: Box, b: Box, frame_width: float, edge: float) -> float | None
 
 
 def _centres(box: Box, depth: float) -> tuple[float, float]:
-    """The heights a fish `depth` px deep may have its centre at within `box`."""
+    """The heights a fish `depth` px deep may have its centre at, seen as `box`: anywhere
+    that leaves room for the fish in a box deeper than it (a blob); the box's own centre
+    in a shallower one. The detector draws a fish whole, its hidden parts too (as the
+    annotation it learnt from does: no occluded box of the sample footage is shallower than
+    its fish), so a shallower box is a shallower fish, not part of this one."""
     low, high = box.y1 + depth / 2, box.y2 - depth / 2
     return (low, high) if low <= high else (box.center[1], box.center[1])
+
+
+def _apart(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The gap between two ranges of heights (0 where they overlap)."""
+    return max(0.0, b[0] - a[1], a[0] - b[1])
 
 
 class Tracker:
@@ -323,14 +333,15 @@ class Tracker:
         cost = np.full((len(self.active), len(detections)), 1e6)
         for i, p in enumerate(predicted):
             track = self.active[i]
+            was = self._depth_after_crowd(track, p)
             for j, det in enumerate(detections):
                 if self._through_border(track, p, det.box):
+                    continue
+                if was is not None and self._at_another_depth(track, was, det.box):
                     continue
                 iou = p.iou(det.box)
                 shift = _edge_shift(p, det.box, self.frame_width, self.border)
                 dx = abs(shift if shift is not None else det.box.center[0] - p.center[0])
-                if self._at_another_depth(track, p, det.box):
-                    continue
                 dy = abs(p.center[1] - det.box.center[1])
                 if iou >= MIN_IOU or dx + dy <= MAX_CENTRE_JUMP * max(p.width, det.box.width):
                     # each offset against the fish's size that way (the smaller box's: a
@@ -344,16 +355,20 @@ class Tracker:
         used = {c for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6}
         return pairs, [d for j, d in enumerate(detections) if j not in used]
 
-    def _at_another_depth(self, track: Track, predicted: Box, box: Box) -> bool:
-        """Whether `box` lies too far above or below a small fish just out of a shared blob
-        to be that fish (CROWD_DEPTH_JUMP). Either box may hold more than the fish (a blob):
-        the fish's centre may be anywhere in it that leaves room for the fish's depth."""
+    def _depth_after_crowd(self, track: Track, predicted: Box) -> tuple[float, float] | None:
+        """Where a small fish last seen in a blob it shared (or lost since) can have its
+        centre, or None where CROWD_DEPTH_JUMP does not apply: a fish seen whole, one
+        never seen whole (its depth unknown), a fish that fills the frame."""
         if not track.last.merged or track.depth_px <= 0:
-            return False
+            return None
         if track.body_length_px > SMALL_FISH_SHARE * self.frame_width:
-            return False
-        was, now = _centres(predicted, track.depth_px), _centres(box, track.depth_px)
-        return max(now[0] - was[1], was[0] - now[1]) >= CROWD_DEPTH_JUMP * track.depth_px
+            return None
+        return _centres(predicted, track.depth_px)
+
+    def _at_another_depth(self, track: Track, was: tuple[float, float], box: Box) -> bool:
+        """Whether `box` lies too far above or below where the fish can have been (`was`,
+        from _depth_after_crowd) to be that fish: another fish, at another depth."""
+        return _apart(was, _centres(box, track.depth_px)) >= CROWD_DEPTH_JUMP * track.depth_px
 
     def _absorb_fragments(
         self, pairs: list[tuple[Track, Detection]], lonely: list[Detection], t: float
@@ -409,6 +424,9 @@ class Tracker:
             if pred.width < MIN_SHARED_IN_VIEW * track.length_px:
                 continue  # (nearly) out of the picture: it left, it is not hiding
             share, i = max((pred.share_inside(d.box), i) for i, d in enumerate(dets))
+            was = self._depth_after_crowd(track, pred)
+            if was is not None and self._at_another_depth(track, was, dets[i].box):
+                continue  # refused in association, for the same reason: not its fish
             if share >= SHARED_INSIDE:
                 sharing.setdefault(i, []).append(track)
         out = []

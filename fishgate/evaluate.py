@@ -113,7 +113,16 @@ def annotated_length(boxes: Sequence[Box], frame_width: int) -> float:
 
 
 def gate_arrival_s(track: AnnotatedTrack, geometry: Geometry, frame_width: int, fps: float) -> float:
-    """When the fish's head reaches the gate, from its speed as it leaves the frame.
+    """When the fish's head reaches the gate (`exit_arrival_s`). A fish not moving upstream
+    as it left (should not happen for an upstream fish) reaches it no earlier than its
+    last frame: that is reported."""
+    arrival = exit_arrival_s(track, geometry, frame_width, fps)
+    return arrival if arrival is not None else track.boxes()[-1].frame / fps
+
+
+def exit_arrival_s(track: AnnotatedTrack, geometry: Geometry, frame_width: int, fps: float) -> float | None:
+    """When the fish's head reaches the gate, from its speed as it leaves the frame; None
+    if it was not moving upstream then.
 
     The head is the box's leading edge; once that edge is cut by the frame border the
     head is the trailing edge plus the fish's length (its widest uncut box). A line
@@ -136,9 +145,7 @@ def gate_arrival_s(track: AnnotatedTrack, geometry: Geometry, frame_width: int, 
         speed, head = 0.0, heads[-1]
     speed_along = float(speed) * sign
     if speed_along <= 0:
-        # Not moving upstream as it left (should not happen for an upstream fish):
-        # it reaches the gate no earlier than the last frame; report that.
-        return last / fps
+        return None
     # Negative for a fish longer than the gap to the gate: its head got there before
     # its tail left the picture.
     remaining = (geometry.gate_x_px(frame_width) - head) * sign
@@ -203,9 +210,10 @@ def annotation_doubts(annotation: Annotation, site: EvaluationSite) -> list[Anno
         crossed = line.crossing([b.box for b in track.boxes()])
         annotated = track.direction if track.direction in DIRECTIONS else None
         if crossed != annotated:
-            # a maintainer checks the label against when the fish got to the gate
+            # a maintainer checks the label against when the fish got to the gate (unknown
+            # for one that held or turned as the footage ended)
             head_at_gate = (
-                gate_arrival_s(track, site.geometry, width, site.fps) if crossed == "upstream" else None
+                exit_arrival_s(track, site.geometry, width, site.fps) if crossed == "upstream" else None
             )
             doubt = AnnotationDoubt(
                 annotation.name,

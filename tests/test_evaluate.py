@@ -31,6 +31,7 @@ from fishgate.evaluate import (
 from fishgate.types import Passage
 from tests.helpers import (
     CHUTE_CONFIG,
+    box_xml,
     cvat_document,
     footage_dir,
     gate_lines,
@@ -432,6 +433,23 @@ def _annotated(boxes: list[str], direction: str, before: int = 1500) -> list[str
     """A fish's boxes before frame `before`, annotated with `direction` whatever it did."""
     kept = [b for b in boxes if int(b.split('frame="')[1].split('"')[0]) < before]
     return [re.sub(r'name="direction">\w+<', f'name="direction">{direction}<', b) for b in kept]
+
+
+def test_an_annotation_doubt_gives_no_gate_time_for_a_fish_not_swimming_on(tmp_path: Path) -> None:
+    # annotated `none`, its boxes cross the line upstream, then it turns back and is lost
+    # upstream of the line mid-frame: when (or whether) it reaches the gate is unknown
+    heads = [8.0 * (f + 1) for f in range(60)] + [480.0 - 3 * f for f in range(1, 21)]
+    boxes = [box_xml(f, (h - 100, 150, h, 180), attrs={"direction": "none"}) for f, h in enumerate(heads)]
+    boxes.append(box_xml(len(heads), (320, 150, 420, 180), outside=True, attrs={"direction": "none"}))
+    truth = tmp_path / "turned.xml"
+    truth.write_text(
+        cvat_document([(0, "atlantic_salmon", boxes)], size=1500, name="turned"), encoding="utf-8"
+    )
+    annotation = read_cvat(truth)
+    result = evaluate_footage(annotation, ReplayLog((), tuple(perfect_gate(annotation, SITE))), SITE)
+    [doubt] = result.doubts
+    assert (doubt.annotated, doubt.crossed, doubt.head_at_gate_s) == ("none", "upstream", None)
+    assert "reaches the gate" not in str(doubt)
 
 
 def test_annotation_doubts_name_the_fish_whose_boxes_contradict_their_direction(

@@ -23,7 +23,7 @@ from fishgate.types import SPECIES, UNKNOWN, Box, Detection, Frame, Passage
 from fishgate.vision.counting import CountingLine
 from fishgate.vision.snapshot import BestViews
 from fishgate.vision.swaps import SwapCheck, firm_species
-from fishgate.vision.tracker import Track, Tracker
+from fishgate.vision.tracker import Track, Tracker, cut_upstream
 
 _T = TypeVar("_T")
 
@@ -237,7 +237,8 @@ class Pipeline:
     def _end(self, track: Track, frame: int, t: float) -> None:
         self._swap_checks.pop(track.id, None)
         direction = self.counter.crossing([o.box for o in track.path])
-        if direction is None and track.id in self.decisions and self._left_upstream(track):
+        left_upstream = cut_upstream(track.last.box, self.tracker.frame_width, self.geometry.upstream_sign)
+        if direction is None and track.id in self.decisions and left_upstream:
             # a piece of a fish whose crossing another track saw (or nobody saw): not a
             # passage, but the fish swims on to the gate, which must still be set for it
             self._pending[track.id] = (track, None)
@@ -279,13 +280,6 @@ class Pipeline:
         self.decisions.pop(track_id, None)
         self.scheduler.cancel(track_id)
         self.views.drop(track_id)
-
-    def _left_upstream(self, track: Track) -> bool:
-        """Whether the track's last box is cut by the upstream border (it swam out that way)."""
-        box, edge = track.last.box, self.tracker.border
-        if self.geometry.upstream_sign > 0:
-            return box.x2 >= self.frame_width - edge
-        return box.x1 <= edge
 
     def _passage(self, track: Track, direction: str) -> Passage:
         species, confidence = track.species()

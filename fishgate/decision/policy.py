@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 
 from fishgate.config import Geometry
-from fishgate.types import SPECIES, UNKNOWN, Box, Route
-from fishgate.vision.tracker import Track, border_px
+from fishgate.types import SPECIES, UNKNOWN, Route
+from fishgate.vision.tracker import Track, border_px, cut_upstream
 
 # Slower than this towards the gate, a fish is holding station: no arrival to predict.
 MIN_APPROACH_CM_S = 5.0
@@ -165,7 +165,7 @@ def head_line(track: Track, frame_width: int, sign: int) -> tuple[float, float] 
     n = sx = sy = sxx = sxy = 0.0
     for o in recent:  # plain weighted sums: called for every fish every frame
         lead, trail = (o.box.x2, o.box.x1) if sign > 0 else (o.box.x1, o.box.x2)
-        cut = lead >= frame_width - edge if sign > 0 else lead <= edge  # _head_cut, inlined: hot
+        cut = lead >= frame_width - edge if sign > 0 else lead <= edge  # cut_upstream, inlined: hot
         x, y = o.t - now, trail + sign * length if cut else lead
         w = math.exp(x / HEAD_FIT_TAU_S)
         n, sx, sy, sxx, sxy = n + w, sx + w * x, sy + w * y, sxx + w * x * x, sxy + w * x * y
@@ -174,12 +174,6 @@ def head_line(track: Track, frame_width: int, sign: int) -> tuple[float, float] 
         return None
     slope = (n * sxy - sx * sy) / spread
     return (sy - slope * sx) / n, slope
-
-
-def _head_cut(box: Box, frame_width: int, sign: int) -> bool:
-    """Whether the box's leading edge is the frame border, not the fish's head."""
-    edge = border_px(frame_width)
-    return box.x2 >= frame_width - edge if sign > 0 else box.x1 <= edge
 
 
 def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> Arrival | None:
@@ -202,6 +196,6 @@ def gate_arrival(track: Track, geometry: Geometry, frame_width: int) -> Arrival 
     head_t = t + (gate - head) * sign / speed
     noise = ARRIVAL_SPEED_NOISE + (YOUNG_TRACK_EXTRA if len(track.path) < YOUNG_TRACK_OBSERVATIONS else 0.0)
     spread = ARRIVAL_FLOOR_S + noise * max(0.0, head_t - t)
-    if _head_cut(track.last.box, frame_width, sign):
+    if cut_upstream(track.last.box, frame_width, sign):
         spread += HEAD_LENGTH_SPREAD * track.fish_length_px / speed
     return Arrival(head_t, spread)

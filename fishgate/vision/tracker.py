@@ -192,6 +192,13 @@ def border_px(frame_width: float) -> float:
     return max(1.0, BORDER_SHARE * frame_width)
 
 
+def cut_upstream(box: Box, frame_width: float, upstream_sign: int) -> bool:
+    """Whether the box's upstream edge is the frame's upstream border: the fish's head is
+    beyond it (swimming out that way, or not yet wholly in)."""
+    edge = border_px(frame_width)
+    return box.x2 >= frame_width - edge if upstream_sign > 0 else box.x1 <= edge
+
+
 def _edge_shift(a: Box, b: Box, frame_width: float, edge: float) -> float | None:
     """x displacement from box a to box b, from the edges no border cuts (a box cut by a
     border has its centre wherever the border puts it, but its other edge is the fish's
